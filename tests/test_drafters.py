@@ -1,0 +1,104 @@
+"""Drafters on plain token lists, without a model."""
+
+import numpy as np
+
+from workbench.drafters.base import Proposal
+from workbench.drafters.cascade import CascadeDrafter
+from workbench.drafters.lookup import LookupDrafter
+from workbench.drafters.suffix import SuffixDrafter, SuffixTrie
+from workbench.engine.events import Source
+from workbench.engine.settings import Settings
+
+RNG = np.random.default_rng(0)
+
+
+def test_lookup_proposes_what_followed_the_longest_matching_ngram():
+    d = LookupDrafter()
+    ctx = [1, 2, 3, 4, 5, 9, 9, 2, 3, 7, 8, 1, 2, 3]
+    # the last 3 tokens (1 2 3) occurred at the start, followed by 4 5 9
+    assert d.propose(ctx, 3, Settings(ngram=3), RNG).tokens == [4, 5, 9]
+    # with n = 2 the most recent (2 3) is at position 7, followed by 7 8
+    d.reset()
+    assert d.propose(ctx, 2, Settings(ngram=2), RNG).tokens == [7, 8]
+
+
+def test_lookup_falls_back_to_shorter_ngrams_and_misses_cleanly():
+    d = LookupDrafter()
+    ctx = [10, 11, 12, 13, 50, 51, 11]
+    assert d.propose(ctx, 4, Settings(ngram=3), RNG).tokens == [12, 13, 50, 51]  # only the 1-gram (11) matches
+    assert d.propose([1, 2, 3], 4, Settings(ngram=3), RNG).tokens == []  # a fresh context: nothing seen before
+
+
+def test_lookup_indexes_incrementally_as_the_context_grows():
+    d = LookupDrafter()
+    ctx = [1, 2, 3]
+    assert d.propose(ctx, 3, Settings(ngram=2), RNG).tokens == []
+    ctx += [4, 1, 2]
+    assert d.propose(ctx, 3, Settings(ngram=2), RNG).tokens == [3, 4, 1]
+
+
+def test_suffix_trie_counts_and_removes_substrings():
+    t = SuffixTrie(max_depth=4)
+    t.add([1, 2, 3, 1, 2, 4])
+    assert t.root.children[1].count == 2
+    assert t.root.children[1].children[2].cont == 2  # (1 2) was followed by 3 and by 4
+    t.remove([1, 2, 3, 1, 2, 4])
+    assert t.root.children == {} and t.root.cont == 0
+
+
+def test_suffix_prefers_the_frequent_continuation_and_respects_min_prob():
+    t = SuffixTrie(max_depth=8)
+    for seq in ([5, 6, 7, 8], [5, 6, 7, 8], [5, 6, 9, 9]):
+        t.add(seq)
+    tokens, score = t.propose([1, 5, 6], k=4, factor=2.0, min_prob=0.1)
+    assert tokens == [7, 8] and abs(score - (2 / 3 + 2 / 3)) < 1e-9
+    tokens, _ = t.propose([1, 5, 6], k=4, factor=2.0, min_prob=0.7)
+    assert tokens == []  # 2/3 < 0.7: not confident enough to draft
+
+
+def test_suffix_drafter_uses_earlier_outputs_and_the_current_request():
+    d = SuffixDrafter(max_depth=16, factor=4.0)
+    s = Settings()
+    d.reset()
+    first = [1, 2, 3, 4, 5, 6, 7, 8]
+    d.propose(first, 4, s, RNG)
+    d.finish(first, n_prompt=2)  # the output 3..8 goes to the global trie
+    d.reset()
+    prompt = [40, 41, 3, 4]
+    assert d.propose(prompt, 4, s, RNG).tokens == [5, 6, 7, 8]  # from the earlier request's output
+    request = [9, 10, 11, 12, 0, 9, 10]
+    d.reset()
+    assert d.propose(request, 2, s, RNG).tokens == [11, 12]  # from this request
+
+
+def test_suffix_global_memory_is_fifo_evicted():
+    d = SuffixDrafter(max_depth=8, max_outputs=1)
+    d.finish([0, 1, 2, 3], 0)
+    d.finish([7, 8, 9], 0)
+    assert 1 not in d.global_trie.root.children and 8 in d.global_trie.root.children
+
+
+class Fixed:
+    def __init__(self, tokens, source):
+        self.tokens, self.source, self.calls = tokens, source, 0
+
+    def reset(self):
+        pass
+
+    def propose(self, context, k, settings, rng):
+        self.calls += 1
+        return Proposal(self.tokens[:k], self.source)
+
+    def finish(self, context, n_prompt):
+        pass
+
+
+def test_cascade_asks_the_next_source_only_when_the_previous_proposes_too_little():
+    lookup, suffix, draft = Fixed([1], Source.LOOKUP), Fixed([2, 3, 4], Source.SUFFIX), Fixed([5, 6, 7, 8], Source.DRAFT)
+    c = CascadeDrafter([lookup, suffix, draft])
+    p = c.propose([0], 8, Settings(cascade_min=2), RNG)
+    assert (p.tokens, p.source) == ([2, 3, 4], Source.SUFFIX) and draft.calls == 0
+    p = c.propose([0], 8, Settings(cascade_min=5), RNG)
+    assert (p.tokens, p.source) == ([5, 6, 7, 8], Source.DRAFT)  # none reached 5: the longest wins
+    p = c.propose([0], 8, Settings(cascade_min=1), RNG)
+    assert p.source == Source.LOOKUP

@@ -1,0 +1,141 @@
+"""The `workbench` command: parses arguments and dispatches. Flag names follow llama.cpp where it has them.
+
+Heavy imports (llama_cpp, numpy, Textual) happen inside the commands, so `--help` answers at once.
+Every foreseeable failure is a WorkbenchError, printed as one line on stderr with a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .engine.session import Engine
+    from .engine.settings import LiveSettings
+
+DRAFTERS = ("none", "draft", "lookup", "suffix", "cascade")  # kept equal to engine.settings.DRAFTERS (tested)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not argparse's usage block
+        self.exit(2, f"workbench: error: {message} (see --help)\n")
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("models")
+    g.add_argument("-m", "--model", metavar="TARGET.gguf", help="target model (default: the embedded SmolLM2-135M)")
+    g.add_argument("-md", "--model-draft", metavar="DRAFT.gguf", dest="draft", help="draft model for the draft drafter")
+    g.add_argument("-c", "--ctx-size", type=int, default=0, metavar="N",
+                   help="context size in tokens (default 0: the model's own, at most 4096)")
+    g.add_argument("-t", "--threads", type=int, default=None, metavar="N", help="threads (default: physical cores)")
+    g.add_argument("-b", "--batch-size", type=int, default=512, metavar="N", help="prompt batch size (default 512)")
+
+
+def add_generation_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("speculation and sampling")
+    g.add_argument("--drafter", choices=DRAFTERS, default=None,
+                   help="where drafts come from (default: draft with -md, else lookup)")
+    g.add_argument("--draft-max", type=int, default=8, metavar="K", help="most tokens drafted per step (default 8)")
+    g.add_argument("--ngram", type=int, default=3, metavar="N", help="prompt lookup: longest n-gram to match (default 3)")
+    g.add_argument("--p-min", type=float, default=0.0, metavar="P",
+                   help="draft model: stop drafting below this top probability (default 0)")
+    g.add_argument("--temp", type=float, default=0.0, metavar="T", help="temperature; 0 is greedy (default 0)")
+    g.add_argument("--top-k", type=int, default=40, metavar="N", help="top-k, 0 disables (default 40)")
+    g.add_argument("--top-p", type=float, default=0.95, metavar="P", help="top-p, 1 disables (default 0.95)")
+    g.add_argument("--seed", type=int, default=0, metavar="S", help="sampling seed (default 0)")
+    g.add_argument("-n", "--n-predict", type=int, default=256, metavar="N", help="tokens to generate (default 256)")
+    g.add_argument("-p", "--prompt", metavar="TEXT", help="the prompt")
+    g.add_argument("-f", "--file", metavar="PROMPT_FILE", help="read the prompt from a file")
+    g.add_argument("--raw", action="store_true", help="plain completion: don't apply the model's chat template")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = _Parser(prog="workbench", description="See and tune speculative decoding on local GGUF models.")
+    parser.add_argument("--version", action="version", version=f"workbench {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    run = sub.add_parser("run", help="generate once", description="Generate once and print the text and stats.")
+    run.add_argument("--headless", action="store_true", help="print to the terminal instead of opening the app")
+    run.add_argument("--json", metavar="OUT.json", help="also write text, tokens and stats as JSON")
+    add_model_args(run)
+    add_generation_args(run)
+    bench = sub.add_parser("bench", help="plain vs each drafter, side by side",
+                           description="Plain decoding against each drafter on the same model and prompt, in one run.")
+    add_model_args(bench)
+    bench.add_argument("--drafters", default="lookup,suffix,cascade,draft", help="comma-separated drafters to compare")
+    bench.add_argument("--draft-max", type=int, default=8, metavar="K")
+    bench.add_argument("--temp", type=float, default=0.0, metavar="T")
+    bench.add_argument("-n", "--n-predict", type=int, default=128, metavar="N")
+    bench.add_argument("--repeat", type=int, default=2, metavar="R", help="interleaved repetitions (default 2)")
+    bench.add_argument("-p", "--prompt", metavar="TEXT")
+    bench.add_argument("-f", "--file", metavar="PROMPT_FILE")
+    bench.add_argument("--spec-bench", metavar="question.jsonl", default="../shared/bench/spec_bench/question.jsonl",
+                       help="Spec-Bench question file, used when no prompt is given")
+    bench.add_argument("--category", default="summarization", help="Spec-Bench category (default summarization)")
+    bench.add_argument("--index", type=int, default=0, help="which question of the category (default 0)")
+    bench.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
+    bench.add_argument("--raw", action="store_true", help="don't apply the model's chat template")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> LiveSettings:
+    from .engine.settings import LiveSettings
+
+    drafter = args.drafter or ("draft" if args.draft else "lookup")
+    return LiveSettings(drafter=drafter, draft_max=args.draft_max, ngram=args.ngram, p_min=args.p_min,
+                        temperature=args.temp, top_k=args.top_k, top_p=args.top_p, seed=args.seed)
+
+
+def engine_from_args(args: argparse.Namespace, drafter: str = "none") -> Engine:
+    from .engine.errors import WorkbenchError
+    from .engine.models import LoadOptions
+    from .engine.session import Engine
+
+    if drafter == "draft" and not args.draft:
+        raise WorkbenchError("--drafter draft needs a draft model: add -md DRAFT.gguf")
+    if getattr(args, "n_predict", 1) < 1:
+        raise WorkbenchError(f"-n must be at least 1, not {args.n_predict}")
+    model = args.model
+    if model is None:
+        from .defaults import default_model
+
+        model = default_model()
+    options = LoadOptions(n_ctx=args.ctx_size, n_batch=args.batch_size,
+                          **({"n_threads": args.threads} if args.threads is not None else {}))
+    return Engine.load(model, args.draft, options)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from .engine.errors import WorkbenchError
+
+    try:
+        if args.command == "run":
+            if not args.headless:
+                raise WorkbenchError("the interactive app is not part of this version yet: add --headless")
+            from .headless import run
+
+            args.chat = not args.raw
+            return run(args)
+        if args.command == "bench":
+            from .bench import bench
+
+            return bench(args)
+    except WorkbenchError as e:
+        print(f"workbench: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Where draft tokens come from: a draft model, prompt lookup, a suffix cache, or a cascade of them."""

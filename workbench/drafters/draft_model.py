@@ -1,0 +1,74 @@
+"""An external draft model (llama.cpp `speculative-simple`).
+
+Its KV cache follows the accepted text: on each proposal the common prefix of what the cache holds and
+the context is kept, the rest (last step's rejected or unverified drafts) is rolled back, and only the
+new tokens are evaluated. Greedy target: the draft drafts greedily and stops early when its top
+probability falls below p_min. Sampling target: it samples each token from its own distribution q,
+shaped by the same temperature/top-k/top-p as the target's p, and hands q to the verifier.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..engine.events import Source
+from ..engine.models import Model
+from ..engine.sampling import probabilities, sample
+from ..engine.settings import Settings
+from .base import Proposal
+
+
+def _top_probability(logits: np.ndarray) -> float:
+    top = float(logits.max())
+    return 1.0 / float(np.exp(logits - top).sum())
+
+
+class DraftModelDrafter:
+    source = Source.DRAFT
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self._cached: list[int] = []  # the tokens whose KV the draft model holds, in order
+
+    def reset(self) -> None:
+        pass  # the prefix comparison in propose() handles a new request as well as a rollback
+
+    def _sync(self, context: list[int]) -> np.ndarray:
+        """Bring the draft cache to `context`; returns the logits after its last token."""
+        keep = 0
+        limit = min(len(self._cached), len(context) - 1)  # re-evaluate at least the last token for its logits
+        while keep < limit and self._cached[keep] == context[keep]:
+            keep += 1
+        self.model.truncate(keep)
+        del self._cached[keep:]
+        logits = self.model.eval(context[keep:], logits="last")[-1]
+        self._cached.extend(context[keep:])
+        return logits
+
+    def propose(self, context: list[int], k: int, settings: Settings, rng: np.random.Generator) -> Proposal:
+        room = self.model.n_ctx - len(context)
+        k = min(k, room)
+        if k <= 0:
+            return Proposal([], self.source)
+        logits = self._sync(context)
+        params = settings.sampling
+        tokens: list[int] = []
+        qs: list[np.ndarray] | None = None if params.greedy else []
+        while True:
+            if settings.p_min > 0.0 and _top_probability(logits) < settings.p_min:
+                break  # as llama.cpp: an unsure draft token is not worth a verify slot, not even the first
+            if qs is None:
+                token = int(np.argmax(logits))
+            else:
+                q = probabilities(logits, params)
+                token = sample(q, rng)
+                qs.append(q)
+            tokens.append(token)
+            if len(tokens) >= k:
+                break
+            logits = self.model.eval([token], logits="last")[-1]
+            self._cached.append(token)
+        return Proposal(tokens, self.source, qs)
+
+    def finish(self, context: list[int], n_prompt: int) -> None:
+        pass

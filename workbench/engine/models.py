@@ -1,0 +1,261 @@
+"""Loading GGUF models and evaluating token batches on them.
+
+llama-cpp-python's `Llama` loads the model (kv overrides, threads, context) and tokenizes; decoding
+goes through our own `llama_batch`, because the high-level wrapper either keeps logits for every
+position (`logits_all`: n_ctx x n_vocab floats, gigabytes for large vocabularies) or only for the last.
+Speculation needs logits exactly at the verified positions, and KV-cache rollback after a rejection.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import WorkbenchError
+from .gguf_info import ModelInfo, inspect
+
+# llama.cpp's common_speculative_are_compatible constants
+VOCAB_MAX_SIZE_DIFFERENCE = 128
+VOCAB_CHECK_START_TOKEN_ID = 5
+
+
+def default_threads() -> int:
+    """Physical cores: llama.cpp decodes fastest with one thread per core."""
+    try:
+        import psutil
+
+        return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    except ImportError:  # psutil is a dependency; this only guards odd platforms
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOptions:
+    n_ctx: int = 0  # 0: the model's training context, at most 4096
+    n_threads: int = field(default_factory=default_threads)
+    n_batch: int = 512
+    kv_overrides: dict[str, int | float | bool | str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.n_ctx != 0 and self.n_ctx < 16:
+            raise WorkbenchError(f"context size must be 0 (the model's own, at most 4096) or at least 16 tokens, not {self.n_ctx}")
+        if self.n_threads < 1:
+            raise WorkbenchError(f"threads must be at least 1, not {self.n_threads}")
+        if self.n_batch < 16:
+            raise WorkbenchError(f"batch size must be at least 16, not {self.n_batch}")
+
+
+_llama_log: deque[str] = deque(maxlen=20)  # llama.cpp's recent warnings and errors, for our messages
+_log_callback = None
+
+
+def _capture_llama_log() -> None:
+    """Keep llama.cpp's log off the user's terminal (it would tear through the app and the headless
+    output) and remember its last warnings and errors, so a failed load can say why in one line."""
+    global _log_callback
+    if _log_callback is not None:
+        return
+    import llama_cpp
+
+    @llama_cpp.llama_log_callback
+    def callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        if level in (2, 3):  # GGML_LOG_LEVEL_WARN, GGML_LOG_LEVEL_ERROR
+            line = text.decode("utf-8", errors="replace").strip()
+            if line:
+                _llama_log.append(line)
+
+    _log_callback = callback  # keep a reference: llama.cpp holds only the C pointer
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+
+
+def last_llama_error() -> str:
+    return _llama_log[-1] if _llama_log else ""
+
+
+class Model:
+    """One loaded GGUF with its own context (KV cache) and decode batch."""
+
+    def __init__(self, path: str | Path, options: LoadOptions | None = None) -> None:
+        import llama_cpp
+
+        self._lib = llama_cpp
+        self.options = options or LoadOptions()
+        self.info: ModelInfo = inspect(path)
+        _capture_llama_log()
+        _llama_log.clear()
+        try:
+            self.llm = llama_cpp.Llama(
+                model_path=str(self.info.path),
+                n_ctx=self.options.n_ctx or min(4096, self.info.n_ctx_train or 4096),
+                n_batch=self.options.n_batch,
+                n_ubatch=self.options.n_batch,
+                n_threads=self.options.n_threads,
+                n_threads_batch=self.options.n_threads,
+                kv_overrides=self.options.kv_overrides,
+                logits_all=False,
+                verbose=False,
+            )
+        except Exception:  # llama-cpp-python says only "Failed to load model from file"
+            why = last_llama_error() or "unknown reason"
+            raise WorkbenchError(f"llama.cpp could not load {self.info.path.name}: {why}") from None
+        self.vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
+        self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(self.vocab))
+        self.n_ctx = int(llama_cpp.llama_n_ctx(self.llm.ctx))
+        self.recurrent = bool(llama_cpp.llama_model_is_recurrent(self.llm.model)) or bool(
+            llama_cpp.llama_model_is_hybrid(self.llm.model))
+        self._memory = llama_cpp.llama_get_memory(self.llm.ctx)
+        self._batch = llama_cpp.llama_batch_init(self.options.n_batch, 0, 1)
+        n = self.options.n_batch
+        # numpy views onto the batch's arrays: filling a batch is then a few slice assignments
+        self._tok = np.ctypeslib.as_array(self._batch.token, shape=(n,))
+        self._pos = np.ctypeslib.as_array(self._batch.pos, shape=(n,))
+        self._out = np.ctypeslib.as_array(self._batch.logits, shape=(n,))
+        np.ctypeslib.as_array(self._batch.n_seq_id, shape=(n,))[:] = 1
+        for i in range(n):
+            self._batch.seq_id[i][0] = 0
+        self._piece_buf = ctypes.create_string_buffer(256)
+        self.n_past = 0  # positions held in the KV cache
+        self._closed = False
+
+    # --- vocabulary -------------------------------------------------------------------------
+    def tokenize(self, text: str, add_bos: bool = True, special: bool = True) -> list[int]:
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)
+
+    def piece(self, token: int) -> bytes:
+        n = self._lib.llama_token_to_piece(self.vocab, token, self._piece_buf, len(self._piece_buf), 0, False)
+        return self._piece_buf.raw[:max(n, 0)]
+
+    def is_eog(self, token: int) -> bool:
+        return bool(self._lib.llama_vocab_is_eog(self.vocab, token))
+
+    def token_text(self, token: int) -> bytes:
+        return self._lib.llama_vocab_get_text(self.vocab, token) or b""
+
+    @property
+    def chat_template(self) -> str | None:
+        return self.llm.metadata.get("tokenizer.chat_template")
+
+    def chat_prompt(self, user_text: str) -> str:
+        """`user_text` as one user turn in the model's own GGUF chat template (raw text if it has none)."""
+        template = self.chat_template
+        if not template:
+            return user_text
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        text = lambda t: self.token_text(t).decode("utf-8", errors="replace") if t >= 0 else ""  # noqa: E731
+        formatter = Jinja2ChatFormatter(template, eos_token=text(self.llm.token_eos()), bos_token=text(self.llm.token_bos()))
+        prompt = formatter(messages=[{"role": "user", "content": user_text}]).prompt
+        bos = text(self.llm.token_bos())
+        # the template may write BOS itself; tokenize() adds it too, so keep one
+        return prompt[len(bos):] if bos and self.add_bos and prompt.startswith(bos) else prompt
+
+    @property
+    def add_bos(self) -> bool:
+        return bool(self._lib.llama_vocab_get_add_bos(self.vocab))
+
+    # --- evaluation -------------------------------------------------------------------------
+    def eval(self, tokens: Sequence[int], logits: str = "none") -> list[np.ndarray]:
+        """Append `tokens` to the context and evaluate them.
+
+        logits: "none", "last" or "all" positions of `tokens`. Returns views onto llama.cpp's logits
+        buffer, valid only until the next eval: read them (argmax, copy) before evaluating again.
+        """
+        lib = self._lib
+        n_batch = self.options.n_batch
+        if self.n_past + len(tokens) > self.n_ctx:
+            raise WorkbenchError(f"context full: {self.n_past} + {len(tokens)} tokens exceed the context of {self.n_ctx}")
+        rows: list[np.ndarray] = []
+        for start in range(0, len(tokens), n_batch):
+            chunk = tokens[start:start + n_batch]
+            n = len(chunk)
+            self._tok[:n] = chunk
+            self._pos[:n] = np.arange(self.n_past, self.n_past + n)
+            self._out[:n] = 1 if logits == "all" else 0
+            last_chunk = start + n >= len(tokens)
+            if logits == "last" and last_chunk:
+                self._out[n - 1] = 1
+            self._batch.n_tokens = n
+            rc = lib.llama_decode(self.llm.ctx, self._batch)
+            if rc != 0:
+                self.truncate(self.n_past)  # a failed decode may leave part of the batch in the cache
+                raise WorkbenchError(f"llama_decode failed with code {rc} at position {self.n_past}")
+            self.n_past += n
+            wanted = range(n) if logits == "all" else [n - 1] if (logits == "last" and last_chunk) else []
+            rows.extend(np.ctypeslib.as_array(lib.llama_get_logits_ith(self.llm.ctx, i), shape=(self.n_vocab,))
+                        for i in wanted)
+        return rows
+
+    def truncate(self, n_keep: int) -> None:
+        """Forget every position from n_keep on (KV-cache rollback after rejected drafts)."""
+        if n_keep < self.n_past or n_keep == 0:
+            if not self._lib.llama_memory_seq_rm(self._memory, 0, n_keep, -1):
+                raise WorkbenchError(f"{self.info.name}: this model's state cannot be rolled back")
+        self.n_past = min(self.n_past, n_keep)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._lib.llama_batch_free(self._batch)
+            self.llm.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+# --- compatibility ----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class VocabFacts:
+    """What llama.cpp compares between a target and a draft vocabulary."""
+
+    vocab_type: int
+    n_vocab: int
+    bos: int
+    eos: int
+    add_bos: bool
+    add_eos: bool
+    texts: Any  # Callable[[int], bytes]
+
+    @classmethod
+    def of(cls, model: Model) -> VocabFacts:
+        lib, v = model._lib, model.vocab
+        return cls(
+            vocab_type=int(lib.llama_vocab_type(v)),
+            n_vocab=model.n_vocab,
+            bos=int(lib.llama_vocab_bos(v)),
+            eos=int(lib.llama_vocab_eos(v)),
+            add_bos=bool(lib.llama_vocab_get_add_bos(v)),
+            add_eos=bool(lib.llama_vocab_get_add_eos(v)),
+            texts=model.token_text,
+        )
+
+
+class IncompatibleModels(WorkbenchError):
+    pass
+
+
+def check_compatible(target: VocabFacts, draft: VocabFacts) -> None:
+    """llama.cpp's rules for a usable draft (common_speculative_are_compatible); raises saying which failed."""
+    if target.vocab_type != draft.vocab_type:
+        raise IncompatibleModels(f"incompatible pair: vocabulary types differ (target {target.vocab_type}, draft {draft.vocab_type})")
+    for name in ("bos", "eos", "add_bos", "add_eos"):
+        t, d = getattr(target, name), getattr(draft, name)
+        if t != d:
+            raise IncompatibleModels(f"incompatible pair: special tokens differ ({name}: target {t}, draft {d})")
+    if abs(target.n_vocab - draft.n_vocab) > VOCAB_MAX_SIZE_DIFFERENCE:
+        raise IncompatibleModels(f"incompatible pair: vocabulary sizes differ by more than {VOCAB_MAX_SIZE_DIFFERENCE} "
+                                 f"(target {target.n_vocab}, draft {draft.n_vocab})")
+    for i in range(VOCAB_CHECK_START_TOKEN_ID, min(target.n_vocab, draft.n_vocab)):
+        t, d = target.texts(i), draft.texts(i)
+        if t != d:
+            raise IncompatibleModels(f"incompatible pair: token {i} differs (target {t.decode(errors='replace')!r}, "
+                                     f"draft {d.decode(errors='replace')!r})")

@@ -1,0 +1,232 @@
+"""The decode loop: draft -> verify in one target batch -> accept / roll back -> emit events.
+
+The target's KV cache always holds the context but its last token (`context[:-1]`): each step evaluates
+that last token followed by the draft, with logits at every position, so position i's logits judge
+draft token i and the row after the last draft gives the bonus token. After the verdict the cache is
+cut back to the new `context[:-1]`, which drops the rejected drafts.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ..drafters.base import Drafter, Proposal
+from ..drafters.cascade import CascadeDrafter
+from ..drafters.draft_model import DraftModelDrafter
+from ..drafters.lookup import LookupDrafter
+from ..drafters.suffix import SuffixDrafter
+from .errors import WorkbenchError
+from .events import DoneEvent, Event, Fate, NoticeEvent, PromptEvent, SettingsEvent, Source, StepEvent, TokenEvent
+from .models import LoadOptions, Model, VocabFacts, check_compatible
+from .sampling import probabilities
+from .settings import LiveSettings, Settings
+from .text import PieceDecoder
+from .transcript import Transcript
+from .verify import greedy_verify, speculative_verify
+
+
+class Engine:
+    """A loaded target, an optional draft model, and the drafters that outlive a request."""
+
+    def __init__(self, target: Model, draft: Model | None = None) -> None:
+        self.target = target
+        self.draft = draft
+        if draft is not None:
+            check_compatible(VocabFacts.of(target), VocabFacts.of(draft))
+        # Why speculation is off for this target, if it is: a recurrent state cannot be cut back to
+        # the accepted prefix the way a KV cache can, so a rejected draft would corrupt it.
+        self.no_speculation: str | None = None
+        if target.recurrent or target.info.recurrent:
+            kind = "hybrid" if target.info.hybrid else "recurrent"
+            self.no_speculation = (f"{target.info.arch} is a {kind} architecture: its state cannot be rolled back "
+                                   "after a rejected draft, so speculation is off and it generates plainly")
+        self.drafters: dict[str, Drafter] = {"lookup": LookupDrafter(), "suffix": SuffixDrafter()}
+        if draft is not None:
+            self.drafters["draft"] = DraftModelDrafter(draft)
+        self.drafters["cascade"] = CascadeDrafter([self.drafters[n] for n in ("lookup", "suffix", "draft") if n in self.drafters])
+        self._target_tokens: list[int] = []  # what the target's KV cache holds
+        self._session: Session | None = None
+
+    @classmethod
+    def load(cls, target: str | Path, draft: str | Path | None = None, options: LoadOptions | None = None) -> Engine:
+        t = Model(target, options)
+        try:
+            d = Model(draft, options) if draft else None
+            return cls(t, d)
+        except BaseException:
+            t.close()
+            raise
+
+    def available(self, drafter: str) -> str | None:
+        """None if `drafter` can run here, else why not."""
+        if drafter == "none":
+            return None
+        if self.no_speculation:
+            return self.no_speculation
+        if drafter == "draft" and self.draft is None:
+            return "the draft drafter needs a draft model (-md DRAFT.gguf)"
+        return None
+
+    def session(self, prompt: str | list[int], settings: LiveSettings | None = None) -> Session:
+        """A new request. Ends the previous one, whose output then feeds the suffix cache."""
+        if self._session is not None:
+            self._session.finish()
+        tokens = self.target.tokenize(prompt, add_bos=self.target.add_bos) if isinstance(prompt, str) else list(prompt)
+        if not tokens:
+            raise WorkbenchError("the prompt is empty")
+        if len(tokens) >= self.target.n_ctx:
+            raise WorkbenchError(f"the prompt is {len(tokens)} tokens, longer than the context of {self.target.n_ctx}: "
+                                 "shorten it or raise -c")
+        for drafter in self._base_drafters():
+            drafter.reset()
+        self._session = Session(self, tokens, settings or LiveSettings())
+        return self._session
+
+    def generate(self, prompt: str | list[int], n_predict: int = 256, **settings: object) -> Transcript:
+        """One whole generation with fixed settings, for scripts, benchmarks and tests."""
+        transcript = Transcript()
+        for event in self.session(prompt, LiveSettings(**settings)).run(n_predict):
+            transcript.add(event)
+        return transcript
+
+    def _base_drafters(self) -> list[Drafter]:
+        return [d for name, d in self.drafters.items() if name != "cascade"]
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.finish()
+            self._session = None
+        for m in (self.draft, self.target):
+            if m is not None:
+                m.close()
+
+
+class Session:
+    """One request: its context grows with every step; `run` may be called again to continue it."""
+
+    def __init__(self, engine: Engine, prompt: list[int], settings: LiveSettings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.context = list(prompt)
+        self.n_prompt = len(prompt)
+        self.step = 0
+        self.stop_event = threading.Event()
+        self._text = PieceDecoder(engine.target.piece)
+        self._applied: Settings | None = None
+        self._rng = np.random.default_rng(settings.snapshot().seed)
+        self._finished = False
+
+    @property
+    def output(self) -> list[int]:
+        return self.context[self.n_prompt:]
+
+    def stop(self) -> None:
+        """Ask `run` to end before its next step (thread-safe)."""
+        self.stop_event.set()
+
+    def finish(self) -> None:
+        if not self._finished:
+            self._finished = True
+            for drafter in self.engine._base_drafters():
+                drafter.finish(self.context, self.n_prompt)
+
+    # --- the loop ---------------------------------------------------------------------------
+    def _prefill(self) -> Iterator[Event]:
+        """Make the target cache hold context[:-1], reusing whatever prefix it already holds."""
+        target, held = self.engine.target, self.engine._target_tokens
+        want = self.context[:-1]
+        keep = 0
+        limit = min(len(held), len(want), target.n_past)
+        while keep < limit and held[keep] == want[keep]:
+            keep += 1
+        start = time.perf_counter()
+        target.truncate(keep)
+        target.eval(want[keep:])
+        self.engine._target_tokens = list(want)
+        yield PromptEvent(len(want) - keep, time.perf_counter() - start)
+
+    def run(self, n_predict: int = 256) -> Iterator[Event]:
+        """Generate up to n_predict tokens, yielding events; ends with one DoneEvent."""
+        if n_predict < 1:
+            raise WorkbenchError(f"n_predict must be at least 1, not {n_predict}")
+        self.stop_event.clear()
+        engine, target = self.engine, self.engine.target
+        yield from self._prefill()
+        start = time.perf_counter()
+        produced = 0
+        refused: set[str] = set()
+        while True:
+            if produced >= n_predict:
+                yield DoneEvent("n_predict", f"generated {produced} tokens")
+                return
+            if self.stop_event.is_set():
+                yield DoneEvent("stopped", f"stopped after {produced} tokens")
+                return
+            room = target.n_ctx - len(self.context)  # positions left once the last token is in the cache
+            if room < 0:
+                yield DoneEvent("context_full", f"context full ({target.n_ctx} tokens): generation stopped, output kept")
+                return
+            s = self.settings.snapshot()
+            if self._applied is not None and s != self._applied:
+                changes = s.changed(self._applied)
+                if "seed" in changes:
+                    self._rng = np.random.default_rng(s.seed)
+                yield SettingsEvent(self.step, changes)
+            self._applied = s
+
+            drafter_name = s.drafter
+            why_not = engine.available(drafter_name)
+            if why_not:
+                if drafter_name not in refused:
+                    refused.add(drafter_name)
+                    yield NoticeEvent(why_not)
+                drafter_name = "none"
+            k = min(s.draft_max, room, n_predict - produced - 1)
+            t0 = time.perf_counter()
+            proposal = Proposal()
+            if drafter_name != "none" and k > 0:
+                proposal = engine.drafters[drafter_name].propose(self.context, k, s, self._rng)
+                del proposal.tokens[k:]
+            t1 = time.perf_counter()
+            draft = proposal.tokens
+            rows = target.eval([self.context[-1], *draft], logits="all")
+            if s.temperature <= 0.0:
+                n_acc, nxt = greedy_verify(draft, [int(np.argmax(r)) for r in rows])
+            else:
+                params = s.sampling
+                n_acc, nxt = speculative_verify(draft, lambda i: probabilities(rows[i], params), proposal.q, self._rng)
+            t2 = time.perf_counter()
+
+            new = [*draft[:n_acc], nxt]
+            eog = next((i for i, t in enumerate(new) if target.is_eog(t)), None)
+            if eog is not None:
+                new = new[:eog]
+            self.context.extend(new)
+            target.truncate(len(self.context) - 1)
+            engine._target_tokens = self.context[:-1]
+            produced += len(new)
+            yield from self._token_events(proposal, n_acc, nxt, len(new))
+            yield StepEvent(self.step, proposal.source if draft else Source.TARGET, k, len(draft), n_acc, len(new),
+                            t1 - t0, t2 - t1, time.perf_counter() - start)
+            self.step += 1
+            if eog is not None:
+                # the end-of-generation token is not part of the output; drop it from the cache too
+                yield DoneEvent("eos", f"end of generation after {produced} tokens")
+                return
+
+    def _token_events(self, proposal: Proposal, n_acc: int, nxt: int, n_emitted: int) -> Iterator[TokenEvent]:
+        """Accepted drafts, then the rejected ones (shown where they were proposed), then the target's token."""
+        draft, step, text = proposal.tokens, self.step, self._text
+        for i in range(min(n_acc, n_emitted)):
+            yield TokenEvent(draft[i], text.decode(draft[i]), proposal.source, Fate.ACCEPTED, step, i)
+        rejected = draft[n_acc:]
+        for i, piece in enumerate(text.peek(rejected), start=n_acc):
+            yield TokenEvent(draft[i], piece, proposal.source, Fate.REJECTED, step, i)
+        if n_emitted > n_acc:
+            fate = Fate.PLAIN if not draft else Fate.BONUS if n_acc == len(draft) else Fate.CORRECTION
+            yield TokenEvent(nxt, text.decode(nxt), Source.TARGET, fate, step, n_acc)

@@ -1,0 +1,130 @@
+"""Speculation statistics, computed from the engine's events only.
+
+Feed every event to `Stats.update`; read totals from the properties and a window over the last steps
+from `rolling()`. Definitions follow llama.cpp's server and vLLM:
+- acceptance: accepted / drafted draft tokens (steps with nothing drafted don't count);
+- mean accepted length: accepted tokens per drafted step + 1 (tokens a verify pass yields);
+- tokens per step: emitted tokens / all target passes (plain steps included);
+- tokens/s: emitted tokens over the wall time from the end of prompt processing to the last token.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from typing import Any
+
+from .events import Event, PromptEvent, Source, StepEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    steps: int
+    acceptance: float
+    mean_accepted_length: float
+    tokens_per_second: float
+
+
+class Stats:
+    def __init__(self, window: int = 32) -> None:
+        self.prompt_tokens = 0
+        self.prompt_seconds = 0.0
+        self.n_steps = 0
+        self.n_drafted_steps = 0
+        self.n_drafted = 0
+        self.n_accepted = 0
+        self.n_emitted = 0
+        self.draft_seconds = 0.0
+        self.verify_seconds = 0.0
+        self.elapsed = 0.0
+        self.position_tries: list[int] = []  # how often draft position i was verified
+        self.position_hits: list[int] = []  # how often it was accepted
+        self.by_source: dict[Source, list[int]] = defaultdict(lambda: [0, 0])  # source -> [drafted, accepted]
+        self._recent: deque[StepEvent] = deque(maxlen=window)
+
+    def update(self, event: Event) -> None:
+        if isinstance(event, StepEvent):
+            self._step(event)
+        elif isinstance(event, PromptEvent):
+            self.prompt_tokens, self.prompt_seconds = event.n_tokens, event.seconds
+
+    def _step(self, e: StepEvent) -> None:
+        self.n_steps += 1
+        self.n_emitted += e.emitted
+        self.draft_seconds += e.draft_seconds
+        self.verify_seconds += e.verify_seconds
+        self.elapsed = e.time
+        self._recent.append(e)
+        if e.drafted == 0:
+            return
+        self.n_drafted_steps += 1
+        self.n_drafted += e.drafted
+        self.n_accepted += e.accepted
+        counts = self.by_source[e.source]
+        counts[0] += e.drafted
+        counts[1] += e.accepted
+        while len(self.position_tries) < e.drafted:
+            self.position_tries.append(0)
+            self.position_hits.append(0)
+        for i in range(e.drafted):
+            self.position_tries[i] += 1
+            if i < e.accepted:
+                self.position_hits[i] += 1
+
+    @property
+    def acceptance(self) -> float:
+        return self.n_accepted / self.n_drafted if self.n_drafted else 0.0
+
+    @property
+    def mean_accepted_length(self) -> float:
+        return self.n_accepted / self.n_drafted_steps + 1.0 if self.n_drafted_steps else 1.0
+
+    @property
+    def tokens_per_step(self) -> float:
+        return self.n_emitted / self.n_steps if self.n_steps else 0.0
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.n_emitted / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def position_acceptance(self) -> list[float]:
+        return [h / t if t else 0.0 for h, t in zip(self.position_hits, self.position_tries)]
+
+    def rolling(self) -> Window:
+        """The same measures over the last `window` steps."""
+        steps = list(self._recent)
+        drafted = [s for s in steps if s.drafted]
+        n_drafted = sum(s.drafted for s in drafted)
+        n_accepted = sum(s.accepted for s in drafted)
+        rate = 0.0
+        if len(steps) >= 2 and steps[-1].time > steps[0].time:
+            rate = sum(s.emitted for s in steps[1:]) / (steps[-1].time - steps[0].time)
+        elif steps and steps[-1].time > 0:
+            rate = self.tokens_per_second
+        return Window(
+            steps=len(steps),
+            acceptance=n_accepted / n_drafted if n_drafted else 0.0,
+            mean_accepted_length=n_accepted / len(drafted) + 1.0 if drafted else 1.0,
+            tokens_per_second=rate,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "n_predicted": self.n_emitted,
+            "n_steps": self.n_steps,
+            "n_drafted_steps": self.n_drafted_steps,
+            "n_drafted": self.n_drafted,
+            "n_accepted": self.n_accepted,
+            "acceptance": self.acceptance,
+            "mean_accepted_length": self.mean_accepted_length,
+            "tokens_per_step": self.tokens_per_step,
+            "tokens_per_second": self.tokens_per_second,
+            "decode_seconds": self.elapsed,
+            "draft_seconds": self.draft_seconds,
+            "verify_seconds": self.verify_seconds,
+            "prompt_tokens": self.prompt_tokens,
+            "prompt_seconds": self.prompt_seconds,
+            "position_acceptance": self.position_acceptance,
+            "by_source": {s.value: {"drafted": d, "accepted": a} for s, (d, a) in self.by_source.items()},
+        }

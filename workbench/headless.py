@@ -1,0 +1,105 @@
+"""`workbench run --headless`: one generation printed for a terminal or a script.
+
+On a terminal the text streams coloured by source and fate (rejected drafts struck through where they
+were proposed); into a pipe or file it is the plain generated text. The stats summary goes to stderr,
+so stdout holds only the text, as with llama.cpp's tools.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from .engine.errors import WorkbenchError
+from .engine.events import DoneEvent, Event, NoticeEvent, TokenEvent
+from .engine.transcript import Transcript
+
+
+class TokenPrinter:
+    def __init__(self, out: TextIO, colour: bool) -> None:
+        self.out = out
+        self.console = None
+        if colour:
+            from rich.console import Console
+
+            self.console = Console(file=out, highlight=False, soft_wrap=True)
+
+    def show(self, event: Event) -> None:
+        if not isinstance(event, TokenEvent) or not event.piece:
+            return
+        if self.console is not None:
+            from .palette import style
+
+            self.console.print(event.piece, style=style(event.source, event.fate), end="", markup=False)
+        elif event.emitted:
+            self.out.write(event.piece)
+
+    def end(self) -> None:
+        self.out.write("\n")
+        self.out.flush()
+
+
+def summary(t: Transcript) -> str:
+    s = t.stats
+    no_draft = s.n_steps - s.n_drafted_steps
+    return (
+        f"drafted {s.n_drafted}  accepted {s.n_accepted}  acceptance {100 * s.acceptance:.1f}%  "
+        f"mean accepted length {s.mean_accepted_length:.2f}  tokens/s {s.tokens_per_second:.1f}\n"
+        f"generated {s.n_emitted} tokens in {s.n_steps} steps ({no_draft} without a draft)  "
+        f"draft {s.draft_seconds:.2f} s  verify {s.verify_seconds:.2f} s  "
+        f"prompt {s.prompt_tokens} tokens in {s.prompt_seconds:.2f} s"
+    )
+
+
+def read_prompt(args: argparse.Namespace) -> str:
+    if args.prompt is not None and args.file is not None:
+        raise WorkbenchError("give the prompt with -p or -f, not both")
+    if args.file is not None:
+        try:
+            return Path(args.file).expanduser().read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise WorkbenchError(f"{args.file}: no such prompt file") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise WorkbenchError(f"{args.file}: cannot read the prompt ({e})") from None
+    if args.prompt is None:
+        raise WorkbenchError("give a prompt with -p TEXT or -f FILE")
+    return args.prompt
+
+
+def run(args: argparse.Namespace) -> int:
+    from .cli import engine_from_args, settings_from_args
+
+    prompt = read_prompt(args)
+    settings = settings_from_args(args)
+    engine = engine_from_args(args, settings.snapshot().drafter)
+    transcript = Transcript()
+    printer = TokenPrinter(sys.stdout, colour=sys.stdout.isatty())
+    try:
+        session = engine.session(engine.target.chat_prompt(prompt) if args.chat else prompt, settings)
+        try:
+            for event in session.run(args.n_predict):
+                transcript.add(event)
+                printer.show(event)
+                if isinstance(event, NoticeEvent):
+                    print(f"workbench: {event.message}", file=sys.stderr)
+        except KeyboardInterrupt:
+            transcript.add(DoneEvent("stopped", "interrupted"))
+        printer.end()
+        if transcript.done and transcript.done.reason == "context_full":
+            print(f"workbench: {transcript.done.message}", file=sys.stderr)
+        print(summary(transcript), file=sys.stderr)
+        if args.json:
+            data = transcript.to_json()
+            data["settings"] = {"model": str(engine.target.info.path),
+                                "draft_model": str(engine.draft.info.path) if engine.draft else None,
+                                **{k: getattr(settings.snapshot(), k) for k in settings.snapshot().__dataclass_fields__}}
+            try:
+                Path(args.json).write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
+            except OSError as e:
+                raise WorkbenchError(f"cannot write {args.json}: {e.strerror}") from None
+    finally:
+        engine.close()
+    return 130 if transcript.done and transcript.done.message == "interrupted" else 0
