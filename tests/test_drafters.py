@@ -102,3 +102,11 @@ def test_cascade_asks_the_next_source_only_when_the_previous_proposes_too_little
     assert (p.tokens, p.source) == ([5, 6, 7, 8], Source.DRAFT)  # none reached 5: the longest wins
     p = c.propose([0], 8, Settings(cascade_min=1), RNG)
     assert p.source == Source.LOOKUP
+
+
+def test_forget_empties_the_global_memory_even_with_a_session_open(engine):
+    engine.generate("the model is fast and the", 12, drafter="suffix")
+    engine.forget()
+    assert engine.drafters["suffix"].global_trie.root.children == {}
+    engine.generate("the model is fast and the", 4, drafter="suffix")  # starting a new request adds nothing
+    assert engine.drafters["suffix"].global_trie.root.children == {}

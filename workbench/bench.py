@@ -51,6 +51,7 @@ class Result:
 
 
 def run_once(engine: Engine, prompt: str, drafter: str, args: argparse.Namespace) -> Transcript:
+    engine.forget()  # the suffix cache would otherwise replay the earlier repetitions' output
     return engine.generate(prompt, args.n_predict, drafter=drafter, draft_max=args.draft_max, temperature=args.temp)
 
 

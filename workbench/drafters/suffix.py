@@ -110,10 +110,14 @@ class SuffixDrafter:
         self.max_depth = max_depth
         self.factor = factor
         self.min_prob = min_prob
-        self.global_trie = SuffixTrie(max_depth)
-        self._outputs: deque[list[int]] = deque()
         self.max_outputs = max_outputs
+        self.forget()
         self.reset()
+
+    def forget(self) -> None:
+        """Empty the global memory of earlier outputs."""
+        self.global_trie = SuffixTrie(self.max_depth)
+        self._outputs: deque[list[int]] = deque()
 
     def reset(self) -> None:
         self.request_trie = SuffixTrie(self.max_depth)

@@ -62,6 +62,12 @@ class Engine:
             t.close()
             raise
 
+    def forget(self) -> None:
+        """Drop what the suffix cache learned from earlier requests (benchmarks compare runs from scratch)."""
+        if self._session is not None:
+            self._session.finish()  # so its output is not added after the memory was emptied
+        self.drafters["suffix"].forget()
+
     def available(self, drafter: str) -> str | None:
         """None if `drafter` can run here, else why not."""
         if drafter == "none":
