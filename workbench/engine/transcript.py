@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .events import DoneEvent, Event, NoticeEvent, SettingsEvent, TokenEvent
+from .events import DoneEvent, Event, NoticeEvent, SettingsEvent, StepEvent, TokenEvent
 from .stats import Stats
 
 
 @dataclass
 class Transcript:
     tokens: list[TokenEvent] = field(default_factory=list)
+    steps: list[StepEvent] = field(default_factory=list)
     stats: Stats = field(default_factory=Stats)
     notices: list[str] = field(default_factory=list)
     settings_changes: list[SettingsEvent] = field(default_factory=list)
@@ -20,6 +21,8 @@ class Transcript:
     def add(self, event: Event) -> None:
         if isinstance(event, TokenEvent):
             self.tokens.append(event)
+        elif isinstance(event, StepEvent):
+            self.steps.append(event)
         elif isinstance(event, DoneEvent):
             self.done = event
         elif isinstance(event, NoticeEvent):

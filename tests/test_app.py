@@ -1,0 +1,186 @@
+"""The Textual app driven with Pilot on the tiny generated models."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from workbench.app.app import WorkbenchApp
+from workbench.app.widgets.stream import TokenStream
+from workbench.engine.events import Fate, Source
+from workbench.engine.models import LoadOptions
+from workbench.engine.settings import Settings
+
+PROMPT = "the model is fast and the draft is slow and the model is fast and the"
+OPTIONS = LoadOptions(n_ctx=16384, n_threads=2)  # a long context: runs last long enough to be steered
+
+
+def make_app(target: Path, draft: Path | None, tmp_path: Path, **settings) -> WorkbenchApp:
+    return WorkbenchApp(str(target), str(draft) if draft else "", Settings(**{"drafter": "draft", **settings}),
+                        prompt=PROMPT, n_predict=16000, load_options=OPTIONS, transcripts_dir=tmp_path / "transcripts")
+
+
+async def until(pilot, condition, timeout: float = 20.0) -> None:
+    waited = 0.0
+    while not condition():
+        await pilot.pause(0.02)
+        waited += 0.02
+        assert waited < timeout, "timed out"
+
+
+async def settle(pilot) -> None:
+    """Wait for the app's workers (a failed one too: its error is the app's to show)."""
+    await until(pilot, lambda: not any(w.is_running for w in pilot.app.workers))
+    await pilot.pause()
+
+
+def notices(app: WorkbenchApp) -> list[str]:
+    return [str(n.message) for n in app._notifications]
+
+
+async def test_load_run_and_steer_mid_run(tiny_target, tiny_draft, tmp_path):
+    app = make_app(tiny_target, tiny_draft, tmp_path, draft_max=4)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert app.engine is not None and app.engine.draft is not None
+        await pilot.press("f2")
+        await until(pilot, lambda: len(app.transcript.steps) >= 5)
+        # K by keyboard: focus the field and step it down twice
+        app.query_one("#draft_max").focus()
+        await pilot.press("down", "down")
+        # temperature by typing a value
+        app.query_one("#temperature").focus()
+        await pilot.press(*"0.7", "enter")
+        await until(pilot, lambda: any(c.changes.get("temperature") == 0.7 for c in app.transcript.settings_changes))
+        await pilot.press("f3")
+        await until(pilot, lambda: not app.running)
+        steps = app.transcript.steps
+        k_change = next(c for c in app.transcript.settings_changes if c.changes.get("draft_max") == 2)
+        assert all(s.k <= 2 for s in steps if s.step >= k_change.step)
+        first_change = app.transcript.settings_changes[0]
+        assert "draft_max" in first_change.changes and all(s.k == 4 for s in steps[:first_change.step])
+        assert app.transcript.done.reason == "stopped"
+        stream = app.query_one(TokenStream)
+        assert "\u2039K=2\u203a" in stream.text  # the marker where the setting changed
+        assert re.fullmatch(r"K=2 T=0\.70 drafter=draft acc=\d+\.\d% tok/s=\d+\.\d tokens=\d+ idle", app.status_line())
+        # continue where it stopped
+        before = app.transcript.stats.n_emitted
+        app.n_predict = 20
+        await pilot.press("f4")
+        await until(pilot, lambda: not app.running and app.transcript.stats.n_emitted >= before + 20)
+
+
+async def test_toggle_rejected_and_switch_theme(tiny_target, tiny_draft, tmp_path):
+    app = make_app(tiny_target, tiny_draft, tmp_path, draft_max=6)
+    app.n_predict = 60
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("f2")
+        await until(pilot, lambda: not app.running and app.transcript.done is not None)
+        stream = app.query_one(TokenStream)
+        rejected = [t for t in app.transcript.tokens if t.fate is Fate.REJECTED]
+        assert rejected
+        shown = len(stream.text)
+        await pilot.press("f7")
+        assert not stream.show_rejected and len(stream.text) < shown
+        assert stream.text.replace("\n", "").startswith(app.transcript.text.replace("\n", "")[:20])
+        await pilot.press("f7")
+        assert len(stream.text) == shown
+        dark = app.styles_map[(Source.DRAFT, Fate.ACCEPTED)].color
+        app.theme = "workbench-light"
+        await pilot.pause()
+        assert app.styles_map[(Source.DRAFT, Fate.ACCEPTED)].color != dark
+        assert stream.styles_map is app.styles_map
+
+
+async def test_out_of_range_input_is_refused(tiny_target, tmp_path):
+    app = make_app(tiny_target, None, tmp_path, drafter="lookup", draft_max=4)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.query_one("#draft_max").focus()
+        await pilot.press(*"99", "enter")
+        await pilot.pause()
+        assert app.settings.snapshot().draft_max == 4
+        assert app.query_one("#draft_max").value == "4"
+        assert any("draft_max must be from 0 to 64" in n for n in notices(app))
+        app.query_one("#top_p").focus()
+        await pilot.press(*"1.5", "enter")
+        assert app.settings.snapshot().top_p == 0.95
+        # experts are disabled for a dense model, with the reason shown
+        assert app.query_one("#experts").disabled
+        assert "not MoE" in str(app.query_one("#experts-reason").render())
+        # the draft drafter without a draft model is refused
+        assert not app.apply_setting("drafter", "draft")
+
+
+async def test_bad_path_and_incompatible_pair_keep_the_app_running(tiny_target, renamed_token_model, tmp_path):
+    app = make_app(tiny_target, None, tmp_path, drafter="lookup")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        engine = app.engine
+        app.load_models(str(tmp_path / "missing.gguf"))
+        await settle(pilot)
+        assert app.engine is engine
+        assert any("no such file" in n for n in notices(app))
+        app.load_models(str(tiny_target), str(renamed_token_model))
+        await settle(pilot)
+        assert app.engine is engine
+        assert any("token 300 differs" in n for n in notices(app))
+        # still usable
+        app.n_predict = 10
+        await pilot.press("f2")
+        await until(pilot, lambda: not app.running and app.transcript.stats.n_emitted == 10)
+
+
+async def test_save_and_load_a_preset(tiny_target, tmp_path, monkeypatch):
+    from workbench import presets
+
+    monkeypatch.setattr(presets, "user_presets_dir", lambda: tmp_path / "presets")
+    app = make_app(tiny_target, None, tmp_path, drafter="suffix", draft_max=12, ngram=2)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.query_one("#preset-name").focus()
+        await pilot.press(*"mine", "enter")
+        saved = tmp_path / "presets" / "mine.toml"
+        assert saved.is_file()
+        app.settings.update(drafter="lookup", draft_max=3)
+        app.apply_preset("mine")
+        await settle(pilot)
+        s = app.settings.snapshot()
+        assert (s.drafter, s.draft_max, s.ngram) == ("suffix", 12, 2)
+        assert app.engine is not None and app.engine.target.info.path == tiny_target.resolve()
+        app.apply_preset("no-such-preset")
+        await pilot.pause()
+        assert any("no preset 'no-such-preset'" in n for n in notices(app)), notices(app)
+
+
+async def test_transcript_is_saved_on_demand_and_on_exit(tiny_target, tmp_path):
+    import json
+
+    app = make_app(tiny_target, None, tmp_path, drafter="lookup")
+    app.n_predict = 30
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("f2")
+        await until(pilot, lambda: not app.running and app.transcript.done is not None)
+        await pilot.press("f8")
+        first = json.loads(app.saved_path.read_text())
+        assert first["prompt"] == PROMPT and first["stats"]["n_predicted"] == 30
+        assert first["settings"]["drafter"] == "lookup"
+        await pilot.press("f4")  # more output, not saved yet
+        await until(pilot, lambda: not app.running and app.transcript.stats.n_emitted >= 60)
+        await app.action_quit()
+    files = sorted((tmp_path / "transcripts").glob("*.json"))
+    assert len(files) == 1 and json.loads(files[0].read_text())["stats"]["n_predicted"] == 60  # one run, one file
+
+
+async def test_baseline_measures_plain_decoding(tiny_target, tmp_path):
+    app = make_app(tiny_target, None, tmp_path, drafter="lookup")
+    app.n_predict = 40
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("f5")
+        await until(pilot, lambda: not app.running and app.plot_data.baseline)
+        assert "plain=" in app.status_line() and "speedup=" in app.status_line()

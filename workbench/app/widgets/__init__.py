@@ -1,0 +1,1 @@
+"""The app's widgets: token stream, controls, models, plots, system panel."""

@@ -1,0 +1,126 @@
+"""The controls sidebar: every live setting, changed by keyboard (arrows or +/-) or by typing a value.
+
+A value is applied through the app (which validates it and hands it to the engine's LiveSettings) when
+the user steps it, presses Enter, or leaves the field; a refused value puts the field back and says why.
+"""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.widgets import Input, Label, Select, Static
+
+from ...engine.settings import DRAFTERS, Settings
+
+# name -> (label, step, decimals); the order is the order on screen
+FIELDS: dict[str, tuple[str, float, int]] = {
+    "draft_max": ("K (draft max)", 1, 0),
+    "temperature": ("temperature", 0.1, 2),
+    "top_k": ("top-k", 5, 0),
+    "top_p": ("top-p", 0.05, 2),
+    "ngram": ("lookup n-gram", 1, 0),
+    "p_min": ("p_min (draft)", 0.05, 2),
+    "experts": ("experts (MoE)", 1, 0),
+    "seed": ("seed", 1, 0),
+    "n_predict": ("tokens per run", 64, 0),
+}
+
+
+def fmt(value: float, decimals: int) -> str:
+    return f"{value:.{decimals}f}" if decimals else str(int(value))
+
+
+class SettingInput(Input):
+    """A number field that also steps with up/down or +/-."""
+
+    class Stepped(Message):
+        def __init__(self, field: SettingInput, delta: int) -> None:
+            super().__init__()
+            self.field, self.delta = field, delta
+
+    async def _on_key(self, event) -> None:  # noqa: ANN001 (textual.events.Key)
+        delta = {"up": 1, "plus": 1, "down": -1, "minus": -1}.get(event.key)
+        if delta is not None:
+            event.prevent_default()
+            event.stop()
+            self.post_message(self.Stepped(self, delta))
+            return
+        await super()._on_key(event)
+
+
+class ControlsPanel(VerticalScroll):
+    DEFAULT_CSS = """
+    ControlsPanel { padding: 0 1; scrollbar-size-vertical: 1; }
+    ControlsPanel Label { margin-top: 1; color: $text-muted; }
+    ControlsPanel SettingInput { height: 1; border: none; padding: 0 1; background: $panel; }
+    ControlsPanel SettingInput:focus { background: $primary 30%; }
+    ControlsPanel SettingInput.-invalid { background: $error 30%; }
+    ControlsPanel Select { height: 1; }
+    ControlsPanel SelectCurrent { border: none; height: 1; padding: 0 1; background: $panel; }
+    ControlsPanel Select:focus SelectCurrent { background: $primary 30%; }
+    ControlsPanel SelectOverlay { border: round $primary; }
+    ControlsPanel #experts-reason { color: $text-muted; text-style: italic; height: auto; }
+    """
+
+    class Apply(Message):
+        """The user asks for a setting value (the app validates and answers by calling show())."""
+
+        def __init__(self, name: str, value: str | float) -> None:
+            super().__init__()
+            self.name, self.value = name, value
+
+    def __init__(self, initial: Settings, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._initial = initial
+
+    def compose(self) -> ComposeResult:
+        yield Label("drafter")
+        yield Select([(d, d) for d in DRAFTERS], value=self._initial.drafter, allow_blank=False, id="drafter")
+        for name, (label, _step, _dec) in FIELDS.items():
+            yield Label(label)
+            yield SettingInput(id=name, type="number" if FIELDS[name][2] else "integer", select_on_focus=True)
+            if name == "experts":
+                yield Static("", id="experts-reason")
+
+    def show(self, settings: Settings, n_predict: int, force: str = "") -> None:
+        """Put the values in force into the fields: all but the one being typed in, unless it is `force`."""
+        for name, (_label, _step, decimals) in FIELDS.items():
+            field = self.query_one(f"#{name}", SettingInput)
+            value = n_predict if name == "n_predict" else getattr(settings, name)
+            if not field.has_focus or field.value == "" or name == force:
+                field.value = fmt(value, decimals)
+        select = self.query_one("#drafter", Select)
+        if select.value != settings.drafter:
+            with select.prevent(Select.Changed):  # showing a value is not the user choosing it
+                select.value = settings.drafter
+
+    def set_experts(self, enabled: bool, reason: str) -> None:
+        self.query_one("#experts", SettingInput).disabled = not enabled
+        self.query_one("#experts-reason", Static).update(reason)
+
+    def current(self, name: str) -> float:
+        text = self.query_one(f"#{name}", SettingInput).value
+        return float(text) if text not in ("", "-", ".") else 0.0
+
+    @on(SettingInput.Stepped)
+    def _stepped(self, event: SettingInput.Stepped) -> None:
+        name = event.field.id or ""
+        _label, step, decimals = FIELDS[name]
+        value = round(self.current(name) + event.delta * step, 6)
+        event.field.value = fmt(value, decimals)
+        self.post_message(self.Apply(name, value if decimals else int(value)))
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.post_message(self.Apply(event.input.id or "", event.value))
+
+    @on(Input.Blurred)
+    def _blurred(self, event: Input.Blurred) -> None:
+        self.post_message(self.Apply(event.input.id or "", event.value))
+
+    @on(Select.Changed, "#drafter")
+    def _drafter(self, event: Select.Changed) -> None:
+        self.post_message(self.Apply("drafter", str(event.value)))

@@ -1,0 +1,189 @@
+"""The token stream: every token styled by source and fate, drawn with Textual's Line API.
+
+Tokens are kept as spans (text, style key) and wrapped at token boundaries into lines; only the visible
+lines are rendered, so thousands of tokens cost no more than a screenful. Appending touches only the
+last line. Rejected drafts stay in the spans and are left out of the wrap when hidden, so toggling them
+is a rewrap, not a loss. The view follows the end unless the user has scrolled up.
+"""
+
+from __future__ import annotations
+
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from ...engine.events import Fate, TokenEvent
+
+# Control characters a model may emit would move the terminal's cursor and tear the screen: show them
+# as Unicode control pictures (U+2400...), tabs as spaces; newlines stay newlines.
+PRINTABLE = {c: 0x2400 + c for c in range(32) if c != 10} | {9: "    ", 127: 0x2421}
+
+Span = tuple[str, object]  # (text, key into the style map: (Source, Fate) or "marker")
+
+
+class TokenStream(ScrollView, can_focus=True):
+    DEFAULT_CSS = """
+    TokenStream { background: $surface; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.spans: list[Span] = []
+        self.show_rejected = True
+        self.styles_map: dict[object, Style] = {}
+        self._lines: list[list[Span]] = [[]]
+        self._widths: list[int] = [0]
+        self._wrap_width = 0
+        self._strips: dict[int, Strip] = {}  # rendered lines by index; only the last line ever changes
+
+    # --- content ----------------------------------------------------------------------------
+    def add_tokens(self, events: list[TokenEvent]) -> None:
+        spans: list[Span] = []
+        for e in events:
+            text = e.piece.translate(PRINTABLE)
+            body = text.lstrip(" ")
+            if len(body) < len(text):  # a leading space is not underlined or struck: words stay apart
+                # (a rejected token's space hides with it; "space" has no style of its own)
+                spans.append((text[:len(text) - len(body)], ("space", Fate.REJECTED) if e.fate is Fate.REJECTED else "space"))
+            if body:
+                spans.append((body, (e.source, e.fate)))
+        self._append(spans)
+
+    def add_marker(self, text: str) -> None:
+        self._append([(f" \u2039{text}\u203a ", "marker")])
+
+    def clear(self) -> None:
+        self.spans = []
+        self._rewrap()
+
+    def set_show_rejected(self, show: bool) -> None:
+        self.show_rejected = show
+        self._rewrap()
+
+    @property
+    def text(self) -> str:
+        """What is on screen, as plain text (tests and copy)."""
+        return "\n".join("".join(t for t, _ in line) for line in self._lines)
+
+    def _append(self, spans: list[Span]) -> None:
+        follow = self.scroll_y >= self.max_scroll_y - 1
+        first = len(self._lines) - 1  # the last line may grow; earlier lines never change
+        self.spans.extend(spans)
+        for span in spans:
+            self._wrap(span)
+        for y in range(first, len(self._lines)):
+            self._strips.pop(y, None)
+        self._update_size(follow, first)
+
+    # --- wrapping ---------------------------------------------------------------------------
+    def _visible(self, key: object) -> bool:
+        return self.show_rejected or not (isinstance(key, tuple) and key[1] is Fate.REJECTED)
+
+    def _wrap(self, span: Span) -> None:
+        text, key = span
+        if not self._visible(key):
+            return
+        width = max(self._wrap_width, 10)
+        for i, part in enumerate(text.split("\n")):
+            if i:
+                self._lines.append([])
+                self._widths.append(0)
+            while part:
+                room = width - self._widths[-1]
+                size = cell_len(part)
+                if not part.strip(" ") and size > room:  # spaces where a line wraps are the break itself
+                    self._lines.append([])
+                    self._widths.append(0)
+                    break
+                if size <= room:
+                    self._lines[-1].append((part, key))
+                    self._widths[-1] += size
+                    break
+                if self._widths[-1] and size <= width:  # move the whole token to the next line
+                    self._lines.append([])
+                    self._widths.append(0)
+                    part = part.lstrip(" ") or part
+                    continue
+                head, part = _split_cells(part, room)  # a token longer than the line: break it
+                self._lines[-1].append((head, key))
+                self._widths[-1] += cell_len(head)
+                self._lines.append([])
+                self._widths.append(0)
+
+    def _rewrap(self) -> None:
+        self._lines, self._widths = [[]], [0]
+        for span in self.spans:
+            self._wrap(span)
+        self.restyle()
+        self._update_size(follow=True)
+
+    def restyle(self) -> None:
+        """Forget every rendered line (new styles, new width or new wrapping)."""
+        self._strips.clear()
+        self.refresh()
+
+    def _update_size(self, follow: bool, first_changed: int = 0) -> None:
+        size = Size(self._wrap_width, len(self._lines))
+        if size != self.virtual_size:
+            # Assigning virtual_size asks for a layout of the whole screen (tens of ms with the sidebars),
+            # which would compete with llama.cpp for the CPU at every new line. Only the scrollbar needs
+            # to know, unless it appears or disappears: then the gutter changes and a layout is due.
+            showing = self.show_vertical_scrollbar
+            self.set_reactive(TokenStream.virtual_size, size)
+            self._scroll_update(size)
+            if self.show_vertical_scrollbar != showing:
+                self.refresh(layout=True)
+            if follow:
+                self.scroll_end(animate=False, immediate=False, x_axis=False)
+            self.refresh()
+        else:  # repaint only the lines that changed, not the whole view (the UI shares the CPU with llama.cpp)
+            self.refresh_lines(first_changed, len(self._lines) - first_changed)
+
+    def on_resize(self) -> None:
+        width = self.scrollable_content_region.width
+        if width and width != self._wrap_width:
+            self._wrap_width = width
+            self._rewrap()
+
+    # --- rendering --------------------------------------------------------------------------
+    def render_line(self, y: int) -> Strip:
+        index = y + self.scroll_offset.y
+        width = self.scrollable_content_region.width
+        strip = self._strips.get(index)
+        if strip is None or strip.cell_length != width:
+            base = self.rich_style
+            if index >= len(self._lines):
+                return Strip.blank(width, base)
+            styles = self.styles_map
+            segments = [Segment(text, base + styles.get(key, Style())) for text, key in self._lines[index]]
+            strip = self._strips[index] = Strip(segments).extend_cell_length(width, base).crop(0, width)
+        return strip
+
+
+def _split_cells(text: str, cells: int) -> tuple[str, str]:
+    cells = max(cells, 1)
+    used = 0
+    for i, ch in enumerate(text):
+        w = cell_len(ch)
+        if used + w > cells:
+            return text[:i] or text[:1], text[i:] if i else text[1:]
+        used += w
+    return text, ""
+
+
+def legend(styles: dict[object, Style]) -> list[tuple[str, Style]]:
+    """The one legend, as (text, style) pairs for a rich Text."""
+    from ...engine.events import Source
+
+    return [
+        ("target", styles.get((Source.TARGET, Fate.PLAIN), Style())), ("  ", Style()),
+        ("draft", styles.get((Source.DRAFT, Fate.ACCEPTED), Style())), ("  ", Style()),
+        ("lookup", styles.get((Source.LOOKUP, Fate.ACCEPTED), Style())), ("  ", Style()),
+        ("suffix", styles.get((Source.SUFFIX, Fate.ACCEPTED), Style())), ("  ", Style()),
+        ("rejected", styles.get((Source.DRAFT, Fate.REJECTED), Style())), ("  ", Style()),
+        ("correction/bonus", styles.get((Source.TARGET, Fate.CORRECTION), Style())), ("  ", Style()),
+        ("\u2039setting\u203a", styles.get("marker", Style())),
+    ]
