@@ -184,3 +184,36 @@ async def test_baseline_measures_plain_decoding(tiny_target, tmp_path):
         await pilot.press("f5")
         await until(pilot, lambda: not app.running and app.plot_data.baseline)
         assert "plain=" in app.status_line() and "speedup=" in app.status_line()
+
+
+async def test_experts_control_on_a_moe_target(tiny_moe, tmp_path):
+    app = make_app(tiny_moe, None, tmp_path, drafter="lookup")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        field = app.query_one("#experts")
+        assert not field.disabled and "4 experts" in str(app.query_one("#experts-reason").render())
+        await pilot.press("f2")
+        await until(pilot, lambda: len(app.transcript.steps) >= 3)
+        field.focus()
+        await pilot.press("up")  # 0 (the model's own) -> 1
+        await until(pilot, lambda: app.engine.experts == 1)
+        await until(pilot, lambda: len(app.transcript.steps) >= 10)
+        await pilot.press("f3")
+        await until(pilot, lambda: not app.running)
+        assert "\u2039experts=1\u203a" in app.query_one(TokenStream).text
+        assert "experts=1" in app.status_line()
+        field.focus()
+        await pilot.press(*"9", "enter")
+        await pilot.pause()
+        assert any("from 1 to 4" in n for n in notices(app)) and app.settings.snapshot().experts == 1
+
+
+async def test_measure_expert_counts_action(tiny_moe, tmp_path):
+    from workbench.app.app import ExpertsScreen
+
+    app = make_app(tiny_moe, None, tmp_path, drafter="lookup")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.action_measure_experts()
+        await settle(pilot)
+        assert isinstance(app.screen, ExpertsScreen) and not app.running

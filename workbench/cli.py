@@ -44,6 +44,9 @@ def add_generation_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--top-k", type=int, default=40, metavar="N", help="top-k, 0 disables (default 40)")
     g.add_argument("--top-p", type=float, default=0.95, metavar="P", help="top-p, 1 disables (default 0.95)")
     g.add_argument("--seed", type=int, default=0, metavar="S", help="sampling seed (default 0)")
+    g.add_argument("--experts", type=int, default=0, metavar="N",
+                   help="MoE target: experts used per token (default 0: the model's own count)")
+    g.add_argument("--draft-experts", type=int, default=0, metavar="N", help="MoE draft: experts used per token")
     g.add_argument("-n", "--n-predict", type=int, default=256, metavar="N", help="tokens to generate (default 256)")
     g.add_argument("-p", "--prompt", metavar="TEXT", help="the prompt")
     g.add_argument("-f", "--file", metavar="PROMPT_FILE", help="read the prompt from a file")
@@ -92,6 +95,19 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--index", type=int, default=0, help="which question of the category (default 0)")
     bench.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
     bench.add_argument("--raw", action="store_true", help="don't apply the model's chat template")
+    experts = sub.add_parser("experts", help="MoE: perplexity, agreement and speed per expert count",
+                             description="For each expert count: perplexity on a reference text, greedy agreement "
+                                         "with the model's own count, and tokens/s, in one table.")
+    experts.add_argument("-m", "--model", required=True, metavar="MOE.gguf")
+    experts.add_argument("--counts", default="", metavar="8,6,4,3,2",
+                         help="expert counts to compare (default: every count from the model's own down to 1)")
+    experts.add_argument("-f", "--file", metavar="REFERENCE.txt", help="reference text (default: a built-in paragraph)")
+    experts.add_argument("--max-tokens", type=int, default=512, metavar="N", help="reference tokens scored (default 512)")
+    experts.add_argument("-n", "--n-predict", type=int, default=64, metavar="N", help="tokens generated for tokens/s")
+    experts.add_argument("-c", "--ctx-size", type=int, default=0, metavar="N")
+    experts.add_argument("-t", "--threads", type=int, default=None, metavar="N")
+    experts.add_argument("-b", "--batch-size", type=int, default=512, metavar="N")
+    experts.add_argument("--json", metavar="OUT.json")
     return parser
 
 
@@ -100,7 +116,8 @@ def settings_from_args(args: argparse.Namespace) -> LiveSettings:
 
     drafter = args.drafter or ("draft" if args.draft else "lookup")
     return LiveSettings(drafter=drafter, draft_max=args.draft_max, ngram=args.ngram, p_min=args.p_min,
-                        temperature=args.temp, top_k=args.top_k, top_p=args.top_p, seed=args.seed)
+                        temperature=args.temp, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
+                        experts=args.experts, draft_experts=args.draft_experts)
 
 
 def engine_from_args(args: argparse.Namespace, drafter: str = "none") -> Engine:
@@ -171,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
             from .headless import run
 
             return run(args)
+        if args.command == "experts":
+            from .experts import experts_command
+
+            return experts_command(args)
         if args.command == "bench":
             from .bench import bench
 

@@ -75,6 +75,12 @@ def run(args: argparse.Namespace) -> int:
     prompt = read_prompt(args)
     settings = settings_from_args(args)
     engine = engine_from_args(args, settings.snapshot().drafter)
+    try:
+        engine.check_experts(settings.snapshot().experts)
+        engine.check_experts(settings.snapshot().draft_experts, draft=True)
+    except WorkbenchError:
+        engine.close()
+        raise
     transcript = Transcript()
     printer = TokenPrinter(sys.stdout, colour=sys.stdout.isatty())
     try:

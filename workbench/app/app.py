@@ -81,6 +81,24 @@ class HelpScreen(ModalScreen[None]):
         yield Markdown(HELP)
 
 
+class ExpertsScreen(ModalScreen[None]):
+    """The expert-count table (workbench experts) for the loaded MoE target."""
+
+    BINDINGS = [Binding("escape,q", "dismiss", "Close")]
+    DEFAULT_CSS = """
+    ExpertsScreen { align: center middle; }
+    ExpertsScreen Static { width: auto; max-width: 100%; height: auto; border: round $primary;
+                           background: $surface; padding: 1 2; }
+    """
+
+    def __init__(self, table: Any) -> None:
+        super().__init__()
+        self._table = table
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._table)
+
+
 def app_threads() -> int:
     """llama.cpp threads for the app: one core fewer than the machine has, when it has more than one.
     llama.cpp's threads meet at a barrier after every operation, so one of them preempted by the UI
@@ -431,6 +449,10 @@ class WorkbenchApp(App[None]):
                 self.plot_data.version += 1
                 self.notify(f"plain decoding: {worker.result:.1f} tokens/s")
                 self._update_status()
+            elif worker.name == "experts":
+                self.running = False
+                self._update_status()
+                self.push_screen(ExpertsScreen(worker.result))
             elif worker.name == "generate":
                 self._drain()
                 self.running = False
@@ -473,6 +495,7 @@ class WorkbenchApp(App[None]):
             elif isinstance(event, SettingsEvent):
                 stream.add_marker(describe(event.changes))
                 data.marks.append(event.step)
+                data.time_marks.append(data.rate[-1][0] if data.rate else 0.0)
                 self._show_settings()
             elif isinstance(event, NoticeEvent):
                 self.notify(event.message, severity="warning", timeout=5)
@@ -530,6 +553,36 @@ class WorkbenchApp(App[None]):
         sidebar = self.query_one("#sidebar")
         sidebar.display = not sidebar.display
 
+    def action_measure_experts(self) -> None:
+        """Perplexity, agreement and tokens/s for every expert count of the MoE target, in a worker."""
+        if self.engine is None or not self.engine.target.info.is_moe:
+            self.notify("load a Mixture-of-Experts target first: the expert count does not apply", severity="warning")
+            return
+        if not self._can_start():
+            return
+        self.running = True
+        self._update_status()
+        self.notify("measuring every expert count on a reference text...")
+        self._measure_experts(self.engine.target.info, self.engine.target.options)
+
+    @work(thread=True, group="engine", name="experts", exit_on_error=False)
+    def _measure_experts(self, info: Any, options: Any) -> Any:
+        from rich.table import Table
+
+        from ..experts import REFERENCE, measure
+
+        base_options = LoadOptions(n_ctx=options.n_ctx, n_threads=options.n_threads, n_batch=options.n_batch)
+        rows = measure(info.path, list(range(info.expert_used_count, 0, -1)), REFERENCE, base_options, 256, 32)
+        table = Table(title=f"{info.name}: expert count (Esc closes)")
+        for col in ("experts", "perplexity", "agreement", "tok/s", "vs default"):
+            table.add_column(col, justify="right")
+        base = next(r for r in rows if r.default)
+        for r in rows:
+            table.add_row(f"{r.experts}{' (default)' if r.default else ''}", f"{r.perplexity:.2f}",
+                          f"{100 * r.agreement:.1f}%", f"{r.tokens_per_second:.1f}",
+                          f"{r.tokens_per_second / base.tokens_per_second:.2f}x")
+        return table
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
@@ -577,6 +630,8 @@ class WorkbenchApp(App[None]):
             ("Clear", "Clear the stream (F6)", self.action_clear),
             ("Toggle rejected tokens", "Show or hide rejected drafts (F7)", self.action_toggle_rejected),
             ("Save transcript", "Save prompt, output, settings and stats (F8)", self.action_save),
+            ("Measure expert counts", "MoE target: perplexity, agreement and tokens/s per expert count",
+             self.action_measure_experts),
             ("Help", "Keys and legend (F1)", self.action_help),
         ):
             yield SystemCommand(name, help_text, action)

@@ -12,7 +12,7 @@ import ctypes
 import os
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -210,6 +210,27 @@ class Model:
             self.close()
         except Exception:
             pass
+
+
+# --- MoE expert count -------------------------------------------------------------------------
+def check_experts(info: ModelInfo, n: int) -> None:
+    """Raise a WorkbenchError unless n experts per token is usable for this model (0: the model's own)."""
+    if n == 0:
+        return
+    if not info.is_moe:
+        raise WorkbenchError(f"{info.name} is not a Mixture-of-Experts model: the expert count does not apply")
+    if not 1 <= n <= info.expert_count:
+        raise WorkbenchError(f"experts must be from 1 to {info.expert_count} for {info.name}, not {n}")
+
+
+def expert_options(model_or_options: Model | LoadOptions, info: ModelInfo, n: int) -> LoadOptions:
+    """Load options that force n experts per token (llama.cpp's --override-kv ARCH.expert_used_count=int:N)."""
+    options = model_or_options.options if isinstance(model_or_options, Model) else model_or_options
+    overrides = dict(options.kv_overrides or {})
+    overrides.pop(info.expert_used_key, None)
+    if n:
+        overrides[info.expert_used_key] = n
+    return replace(options, kv_overrides=overrides or None)
 
 
 # --- compatibility ----------------------------------------------------------------------------

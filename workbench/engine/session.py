@@ -23,7 +23,7 @@ from ..drafters.lookup import LookupDrafter
 from ..drafters.suffix import SuffixDrafter
 from .errors import WorkbenchError
 from .events import DoneEvent, Event, Fate, NoticeEvent, PromptEvent, SettingsEvent, Source, StepEvent, TokenEvent
-from .models import LoadOptions, Model, VocabFacts, check_compatible
+from .models import LoadOptions, Model, VocabFacts, check_compatible, check_experts, expert_options
 from .sampling import probabilities
 from .settings import LiveSettings, Settings
 from .text import PieceDecoder
@@ -38,6 +38,7 @@ class Engine:
         self.target = target
         self.draft = draft
         self.experts = 0  # experts per token forced on the target; 0: the model's own count
+        self.draft_experts = 0  # the same for the draft model
         if draft is not None:
             check_compatible(VocabFacts.of(target), VocabFacts.of(draft))
         # Why speculation is off for this target, if it is: a recurrent state cannot be cut back to
@@ -64,32 +65,33 @@ class Engine:
             t.close()
             raise
 
-    def check_experts(self, n: int) -> None:
-        """Raise a WorkbenchError unless n is a usable expert count for the target (0: the model's own)."""
-        info = self.target.info
-        if n == 0:
+    def check_experts(self, n: int, draft: bool = False) -> None:
+        """Raise a WorkbenchError unless n experts per token is usable for the target (or the draft)."""
+        model = self.draft if draft else self.target
+        if model is None:
+            if n:
+                raise WorkbenchError("no draft model is loaded: its expert count does not apply")
             return
-        if not info.is_moe:
-            raise WorkbenchError(f"{info.name} is not a Mixture-of-Experts model: the expert count does not apply")
-        if not 1 <= n <= info.expert_count:
-            raise WorkbenchError(f"experts must be from 1 to {info.expert_count} for {info.name}, not {n}")
+        check_experts(model.info, n)
 
-    def set_experts(self, n: int) -> float:
-        """Reload the target with n experts per token (mmap keeps this fast); returns the seconds it took.
-        The KV cache starts empty: the next run re-evaluates its context."""
-        self.check_experts(n)
-        if n == self.experts:
+    def set_experts(self, n: int, draft: bool = False) -> float:
+        """Reload the target (or the draft) with n experts per token (0: the model's own count); mmap keeps
+        this fast. Returns the seconds it took. The reloaded model's cache starts empty: the next step
+        re-evaluates the context."""
+        self.check_experts(n, draft)
+        if n == (self.draft_experts if draft else self.experts):
             return 0.0
         start = time.perf_counter()
-        old = self.target
-        overrides = dict(old.options.kv_overrides or {})
-        overrides.pop(old.info.expert_used_key, None)
-        if n:
-            overrides[old.info.expert_used_key] = n
-        self.target = Model(old.info.path, replace(old.options, kv_overrides=overrides or None))
+        old = self.draft if draft else self.target
+        new = Model(old.info.path, expert_options(old, old.info, n))
         old.close()
-        self.experts = n
-        self._target_tokens = []
+        if draft:
+            self.draft, self.draft_experts = new, n
+            self.drafters["draft"] = DraftModelDrafter(new)
+            self.drafters["cascade"] = CascadeDrafter([self.drafters[k] for k in ("lookup", "suffix", "draft")])
+        else:
+            self.target, self.experts = new, n
+            self._target_tokens = []
         return time.perf_counter() - start
 
     def forget(self) -> None:
@@ -186,16 +188,23 @@ class Session:
         self.engine._target_tokens = list(want)
         yield PromptEvent(len(want) - keep, time.perf_counter() - start)
 
-    def _reload(self, experts: int, prefill: bool = True) -> Iterator[Event]:
-        try:
-            seconds = self.engine.set_experts(experts)
-        except WorkbenchError as e:
-            self.settings.update(experts=self.engine.experts)  # refused: keep the count in force
-            yield NoticeEvent(str(e))
-            return
-        yield NoticeEvent(f"target reloaded with {experts or 'its own count of'} experts in {seconds:.2f} s")
-        if prefill:
-            yield from self._prefill()
+    def _apply_experts(self, s: Settings, prefill: bool = True) -> Iterator[Event]:
+        """Reload the target or draft when the expert count asked for differs from the one in force."""
+        engine = self.engine
+        for draft, wanted, current, name in ((False, s.experts, engine.experts, "experts"),
+                                             (True, s.draft_experts, engine.draft_experts, "draft_experts")):
+            if wanted == current:
+                continue
+            try:
+                seconds = engine.set_experts(wanted, draft)
+            except WorkbenchError as e:
+                self.settings.update(**{name: current})  # refused: keep the count in force
+                yield NoticeEvent(str(e))
+                continue
+            which = "draft" if draft else "target"
+            yield NoticeEvent(f"{which} reloaded with {wanted or 'its own count of'} experts in {seconds:.2f} s")
+            if prefill and not draft:
+                yield from self._prefill()
 
     def run(self, n_predict: int = 256) -> Iterator[Event]:
         """Generate up to n_predict tokens, yielding events; ends with one DoneEvent."""
@@ -203,8 +212,7 @@ class Session:
             raise WorkbenchError(f"n_predict must be at least 1, not {n_predict}")
         self.stop_event.clear()
         engine = self.engine
-        if self.settings.snapshot().experts != engine.experts:
-            yield from self._reload(self.settings.snapshot().experts, prefill=False)
+        yield from self._apply_experts(self.settings.snapshot(), prefill=False)
         target = engine.target
         yield from self._prefill()
         start = time.perf_counter()
@@ -228,8 +236,8 @@ class Session:
                     self._rng = np.random.default_rng(s.seed)
                 yield SettingsEvent(self.step, changes)
             self._applied = s
-            if s.experts != engine.experts:
-                yield from self._reload(s.experts)
+            if (s.experts, s.draft_experts) != (engine.experts, engine.draft_experts):
+                yield from self._apply_experts(s)
                 target = engine.target
 
             drafter_name = s.drafter

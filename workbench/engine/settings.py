@@ -30,6 +30,7 @@ class Settings:
     p_min: float = 0.0  # draft model: stop drafting when its top probability falls below this
     cascade_min: int = 2  # cascade: a source must propose at least this many tokens to be used
     experts: int = 0  # MoE target: experts used per token; 0 keeps the model's own count (a change reloads)
+    draft_experts: int = 0  # the same for an MoE draft model
 
     @property
     def sampling(self) -> SamplingParams:
@@ -50,6 +51,7 @@ _LIMITS: dict[str, tuple[type, float | None, float | None]] = {
     "p_min": (float, 0.0, 1.0),
     "cascade_min": (int, 1, 64),
     "experts": (int, 0, 1024),  # the engine checks the model's own expert count
+    "draft_experts": (int, 0, 1024),
 }
 
 

@@ -26,6 +26,7 @@ class PlotData:
         self.positions: list[float] = []
         self.baseline: float | None = None
         self.marks: list[int] = []  # steps where settings changed
+        self.time_marks: list[float] = []  # the same, in seconds since the run started
         self.version = 0  # bumped on every change: the plots redraw only when it moved
 
     def clear(self) -> None:
@@ -94,6 +95,9 @@ class Plots(Grid):
             plt.plot(x, y, marker="braille")
             if data.baseline:
                 plt.hline(data.baseline)
+            for t in data.time_marks:
+                if x[0] <= t <= x[-1]:
+                    plt.vline(t)
             plt.ylim(0, max(max(y), data.baseline or 0) * 1.1 + 1)
         widget.changed()
 

@@ -1,0 +1,146 @@
+"""What reducing a Mixture-of-Experts model's experts per token costs in quality and buys in speed.
+
+For each expert count: perplexity of the model on a reference text, greedy agreement with the model at
+its own (default) count (the share of positions where both pick the same next token, teacher-forced on
+the reference), and plain decoding speed. One invocation, one table, counts measured side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .engine.errors import WorkbenchError
+from .engine.gguf_info import ModelInfo, inspect
+from .engine.models import LoadOptions, Model, check_experts, expert_options
+
+# Used when no reference file is given: plain expository prose, the kind of text perplexity is usually read on.
+REFERENCE = (
+    "The river rises in the hills to the north and flows south for about two hundred kilometres before it "
+    "reaches the sea. For most of its length it runs through farmland, and the towns along its banks grew "
+    "up around the mills that used its water. In the nineteenth century a canal was dug beside the lower "
+    "river so that barges could avoid the shallows near the estuary. The canal carried coal, grain and "
+    "timber until the railway arrived, after which traffic fell away and the locks were left to decay. "
+    "Today the towpath is a footpath and cycle route, and the old warehouses have been turned into homes, "
+    "workshops and a small museum that tells the story of the people who built and worked the waterway."
+)
+
+
+@dataclass(frozen=True)
+class ExpertRow:
+    experts: int
+    default: bool
+    perplexity: float
+    agreement: float  # with the model at its own count
+    tokens_per_second: float
+    load_seconds: float
+
+
+def score(model: Model, tokens: list[int]) -> tuple[float, list[int]]:
+    """(mean negative log-likelihood of tokens[1:], the argmax at each position), chunk by chunk so that
+    only one batch of logits rows is ever held (a 262k vocabulary makes whole-text logits gigabytes)."""
+    model.truncate(0)
+    nll = 0.0
+    best: list[int] = []
+    step = model.options.n_batch
+    for start in range(0, len(tokens) - 1, step):
+        chunk = tokens[start:start + step]
+        rows = model.eval(chunk, logits="all")
+        for i, row in enumerate(rows):
+            target = start + i + 1
+            if target >= len(tokens):
+                break
+            top = float(row.max())
+            log_z = top + math.log(float(np.exp(row - top).sum()))
+            nll -= float(row[tokens[target]]) - log_z
+            best.append(int(np.argmax(row)))
+    return nll / max(len(best), 1), best
+
+
+def measure(path: str | Path, counts: list[int], text: str, options: LoadOptions, max_tokens: int = 512,
+            n_predict: int = 64, progress: Callable[[str], None] | None = None) -> list[ExpertRow]:
+    import time
+
+    from .engine.session import Engine
+
+    info: ModelInfo = inspect(path)
+    if not info.is_moe:
+        raise WorkbenchError(f"{info.name} is not a Mixture-of-Experts model ({info.arch}, no experts to reduce)")
+    for n in counts:
+        check_experts(info, n)
+    default = info.expert_used_count
+    order = [default, *[n for n in counts if n != default]]  # the reference count first
+    rows: list[ExpertRow] = []
+    reference: list[int] = []
+    for n in order:
+        start = time.perf_counter()
+        model = Model(info.path, expert_options(options, info, 0 if n == default else n))
+        loaded = time.perf_counter() - start
+        engine = Engine(model)
+        try:
+            tokens = model.tokenize(text)[:max_tokens]
+            if len(tokens) < 8:
+                raise WorkbenchError("the reference text is too short: give at least a few sentences")
+            if len(tokens) > model.n_ctx:
+                tokens = tokens[:model.n_ctx]
+            mean_nll, best = score(model, tokens)
+            if not reference:
+                reference = best
+            agreement = float(np.mean(np.array(best) == np.array(reference)))
+            speed = engine.generate(tokens[:32], n_predict, drafter="none").stats.tokens_per_second
+        finally:
+            engine.close()
+        rows.append(ExpertRow(n, n == default, math.exp(mean_nll), agreement, speed, loaded))
+        if progress:
+            progress(f"{n} experts")
+    requested = {n: i for i, n in enumerate(counts)}
+    return sorted(rows, key=lambda r: requested.get(r.experts, -1))
+
+
+def experts_command(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    info = inspect(args.model)
+    try:
+        counts = [int(c) for c in args.counts.split(",") if c.strip()] if args.counts else []
+    except ValueError:
+        raise WorkbenchError(f"--counts takes whole numbers separated by commas, not {args.counts!r}") from None
+    if not info.is_moe:
+        raise WorkbenchError(f"{info.name} is not a Mixture-of-Experts model ({info.arch}, no experts to reduce)")
+    if not counts:
+        counts = list(range(info.expert_used_count, 0, -1))
+    for n in counts:
+        check_experts(info, n)
+    if args.file:
+        try:
+            text = Path(args.file).expanduser().read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise WorkbenchError(f"{args.file}: cannot read the reference text ({e})") from None
+    else:
+        text = REFERENCE
+    options = LoadOptions(n_ctx=args.ctx_size, n_batch=args.batch_size,
+                          **({"n_threads": args.threads} if args.threads is not None else {}))
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("measuring", total=len(set(counts) | {info.expert_used_count}))
+
+        rows = measure(info.path, counts, text, options, args.max_tokens, args.n_predict,
+                       progress=lambda label: bar.update(task, advance=1, description=f"measured {label}"))
+    base = next(r for r in rows if r.default) if any(r.default for r in rows) else rows[0]
+    table = Table(title=f"{info.name}: {info.expert_count} experts, {info.expert_used_count} used by default")
+    for col in ("experts", "perplexity", "agreement", "tok/s", "vs default", "reload s"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(f"{r.experts}{' (default)' if r.default else ''}", f"{r.perplexity:.3f}", f"{100 * r.agreement:.1f}%",
+                      f"{r.tokens_per_second:.1f}", f"{r.tokens_per_second / base.tokens_per_second:.2f}x", f"{r.load_seconds:.2f}")
+    Console(highlight=False).print(table)
+    if args.json:
+        Path(args.json).write_text(json.dumps([asdict(r) for r in rows], indent=1))
+    return 0
