@@ -88,3 +88,23 @@ def test_each_compatibility_rule(draft, message):
 def test_rules_that_llama_cpp_allows():
     check_compatible(facts(), facts(n_vocab=228))  # within 128
     check_compatible(facts(), facts(texts=lambda i: b"other" if i < 5 else b"t%d" % i))  # ids below 5 are not compared
+
+
+def test_load_warnings_for_memory_and_a_draft_larger_than_its_target(tiny_target, models_dir, monkeypatch):
+    import tinymodels
+
+    from workbench.engine.session import load_warnings
+
+    big = tinymodels.write_model(models_dir / "big-draft.gguf", tinymodels.TinySpec(seed=6, n_embd=128, n_ff=256))
+    warnings = load_warnings(inspect(tiny_target), inspect(big))
+    assert len(warnings) == 1 and "larger than the target" in warnings[0] and "slower" in warnings[0]
+    assert load_warnings(inspect(big), inspect(tiny_target)) == []
+
+    class Tight:
+        available = 1000
+
+    import psutil
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: Tight())
+    warnings = load_warnings(inspect(tiny_target), None)
+    assert len(warnings) == 1 and "of memory is free" in warnings[0]

@@ -51,6 +51,7 @@ def add_generation_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("-p", "--prompt", metavar="TEXT", help="the prompt")
     g.add_argument("-f", "--file", metavar="PROMPT_FILE", help="read the prompt from a file")
     g.add_argument("--raw", action="store_true", help="plain completion: don't apply the model's chat template")
+    g.add_argument("--record", metavar="FILE.jsonl", help="record the session's events for `workbench replay`")
 
 
 def add_app_args(p: argparse.ArgumentParser) -> None:
@@ -95,6 +96,17 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--index", type=int, default=0, help="which question of the category (default 0)")
     bench.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
     bench.add_argument("--raw", action="store_true", help="don't apply the model's chat template")
+    demo = sub.add_parser("demo", help="open the app on the embedded models and start generating",
+                          description="Open the app on SmolLM2-135M (F16 target, its Q4_1 as the draft) with the "
+                                      "cascade drafter, generating on a built-in grounded prompt.")
+    add_app_args(demo)
+    demo.add_argument("-n", "--n-predict", type=int, default=400, metavar="N")
+    replay = sub.add_parser("replay", help="play a recorded session back in the app (no model needed)",
+                            description="Play a recording (--record) back in the app: same colours, plots and "
+                                        "stats. Space pauses, n steps one verify step, + and - change the speed.")
+    replay.add_argument("recording", metavar="FILE.jsonl")
+    replay.add_argument("--speed", type=float, default=1.0, metavar="X", help="playback speed (default 1.0)")
+    add_app_args(replay)
     experts = sub.add_parser("experts", help="MoE: perplexity, agreement and speed per expert count",
                              description="For each expert count: perplexity on a reference text, greedy agreement "
                                          "with the model's own count, and tokens/s, in one table.")
@@ -170,8 +182,39 @@ def open_app(args: argparse.Namespace) -> int:
             target = None
 
     app = WorkbenchApp(target, args.draft, settings, preset=args.preset, theme=args.theme, prompt=prompt,
-                       n_predict=args.n_predict, chat=args.chat, autostart=bool(prompt), load_options=options)
+                       n_predict=args.n_predict, chat=args.chat, autostart=bool(prompt), load_options=options,
+                       record=args.record)
     app.run()
+    return 0
+
+
+def open_demo(args: argparse.Namespace) -> int:
+    """The embedded pair, the cascade drafter and a grounded prompt: colours from the first second."""
+    from .demo import DEMO_PROMPT
+
+    args.model, args.draft, args.drafter = "embedded:F16", "embedded", "cascade"
+    args.prompt, args.file, args.chat = DEMO_PROMPT, None, True
+    for name, value in (("ctx_size", 0), ("batch_size", 512), ("threads", None), ("draft_max", 6), ("ngram", 3),
+                        ("p_min", 0.0), ("temp", 0.0), ("top_k", 40), ("top_p", 0.95), ("seed", 0), ("experts", 0),
+                        ("draft_experts", 0), ("record", None)):
+        setattr(args, name, value)
+    return open_app(args)
+
+
+def open_replay(args: argparse.Namespace) -> int:
+    import os
+
+    from .engine.errors import WorkbenchError
+    from .engine.record import load
+
+    if args.colors != "auto":
+        os.environ["TEXTUAL_COLOR_SYSTEM"] = args.colors
+    if not 0.05 <= args.speed <= 100:
+        raise WorkbenchError(f"--speed must be from 0.05 to 100, not {args.speed}")
+    header, events = load(args.recording)
+    from .app.app import WorkbenchApp
+
+    WorkbenchApp(theme=args.theme, replay=(header, events), replay_speed=args.speed, replay_name=args.recording).run()
     return 0
 
 
@@ -188,6 +231,10 @@ def main(argv: list[str] | None = None) -> int:
             from .headless import run
 
             return run(args)
+        if args.command == "demo":
+            return open_demo(args)
+        if args.command == "replay":
+            return open_replay(args)
         if args.command == "experts":
             from .experts import experts_command
 

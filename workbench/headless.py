@@ -10,12 +10,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from .engine.errors import WorkbenchError
 from .engine.events import DoneEvent, Event, NoticeEvent, TokenEvent
 from .engine.transcript import Transcript
+
+if TYPE_CHECKING:
+    from .engine.session import Engine
 
 
 class TokenPrinter:
@@ -40,6 +44,10 @@ class TokenPrinter:
     def end(self) -> None:
         self.out.write("\n")
         self.out.flush()
+
+
+def model_paths(engine: Engine) -> dict[str, str | None]:
+    return {"target": str(engine.target.info.path), "draft": str(engine.draft.info.path) if engine.draft else None}
 
 
 def summary(t: Transcript) -> str:
@@ -75,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
     prompt = read_prompt(args)
     settings = settings_from_args(args)
     engine = engine_from_args(args, settings.snapshot().drafter)
+    for warning in engine.warnings:
+        print(f"workbench: warning: {warning}", file=sys.stderr)
     try:
         engine.check_experts(settings.snapshot().experts)
         engine.check_experts(settings.snapshot().draft_experts, draft=True)
@@ -83,10 +93,18 @@ def run(args: argparse.Namespace) -> int:
         raise
     transcript = Transcript()
     printer = TokenPrinter(sys.stdout, colour=sys.stdout.isatty())
+    recorder = None
     try:
         session = engine.session(engine.target.chat_prompt(prompt) if args.chat else prompt, settings)
+        if args.record:
+            from .engine.record import Recorder
+
+            recorder = Recorder(args.record, {"prompt": prompt, "models": model_paths(engine),
+                                              "settings": asdict(settings.snapshot())})
         try:
             for event in session.run(args.n_predict):
+                if recorder:
+                    recorder.add(event)
                 transcript.add(event)
                 printer.show(event)
                 if isinstance(event, NoticeEvent):
@@ -99,13 +117,14 @@ def run(args: argparse.Namespace) -> int:
         print(summary(transcript), file=sys.stderr)
         if args.json:
             data = transcript.to_json()
-            data["settings"] = {"model": str(engine.target.info.path),
-                                "draft_model": str(engine.draft.info.path) if engine.draft else None,
-                                **{k: getattr(settings.snapshot(), k) for k in settings.snapshot().__dataclass_fields__}}
+            paths = model_paths(engine)
+            data["settings"] = {"model": paths["target"], "draft_model": paths["draft"], **asdict(settings.snapshot())}
             try:
                 Path(args.json).write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
             except OSError as e:
                 raise WorkbenchError(f"cannot write {args.json}: {e.strerror}") from None
     finally:
+        if recorder:
+            recorder.close()
         engine.close()
     return 130 if transcript.done and transcript.done.message == "interrupted" else 0

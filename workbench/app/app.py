@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections import deque
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,9 @@ HELP = """\
 | F8 | save the transcript (also saved on exit) |
 | F9 | plots: next page / hide |
 | ctrl+b | show or hide the sidebar |
+| ctrl+r | record the following runs (JSON lines, for `workbench replay`) |
+| ctrl+t | chat template on or off (raw completion) |
+| space / n / + / - | in a replay: pause, step one verify step, faster, slower |
 | ctrl+p | command palette (actions, themes) |
 | ctrl+q | quit |
 
@@ -128,14 +132,30 @@ class WorkbenchApp(App[None]):
         Binding("f9", "cycle_plots", "Plots"),
         Binding("f1", "help", "Help"),
         Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False),
+        Binding("ctrl+r", "record", "Record", show=False),
+        Binding("ctrl+t", "toggle_chat", "Chat/raw", show=False),
+        Binding("space", "replay_pause", "Pause", show=False),
+        Binding("n", "replay_step", "Step", show=False),
+        Binding("plus", "replay_speed(2.0)", "Faster", show=False),
+        Binding("minus", "replay_speed(0.5)", "Slower", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
     def __init__(self, target: str | None = None, draft: str | None = None, settings: Settings | None = None,
                  *, preset: str | None = None, theme: str | None = None, prompt: str = "", n_predict: int = 256,
                  chat: bool = True, autostart: bool = False, load_options: Any = None,
-                 transcripts_dir: Path | None = None) -> None:
+                 transcripts_dir: Path | None = None, record: str | None = None,
+                 replay: tuple[dict[str, Any], list[tuple[float, Event]]] | None = None, replay_speed: float = 1.0,
+                 replay_name: str = "") -> None:
         super().__init__()
+        self.record_path = record
+        self.recorder: Any = None
+        self.replay = replay
+        self.replay_speed = replay_speed
+        self.replay_name = replay_name
+        self._replay_pos = 0
+        self._replay_clock = 0.0  # recording time played so far
+        self._replay_paused = False
         self.settings = LiveSettings(settings or Settings(drafter="lookup"))
         self.engine = None  # engine.session.Engine once loaded
         self.session = None
@@ -178,6 +198,10 @@ class WorkbenchApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        # Held, not queried, by the timers: a tick may land while the screen is being torn down.
+        self._stream = self.query_one(TokenStream)
+        self._plots = self.query_one(Plots)
+        self._status = self.query_one("#status", LiveText)
         prompt = self.query_one("#prompt", TextArea)
         prompt.border_title = "prompt (F2 run)"
         # A blinking cursor repaints twice a second for nothing; on a small machine that is CPU llama.cpp wants.
@@ -192,6 +216,9 @@ class WorkbenchApp(App[None]):
         self.set_interval(1 / PLOT_HZ, self._replot)
         self._update_status()
         init = self._initial
+        if self.replay is not None:
+            self._start_replay()
+            return
         if init["preset"]:
             self.apply_preset(init["preset"], autostart=init["autostart"])
         elif init["target"]:
@@ -277,6 +304,8 @@ class WorkbenchApp(App[None]):
             self.settings.update(experts=0)
         self._show_models()
         self._show_settings()
+        for warning in engine.warnings:
+            self.notify(warning, severity="warning", timeout=10)
         self.notify(f"loaded {engine.target.info.name}" + (f" + draft {engine.draft.info.name}" if engine.draft else ""))
         if autostart:
             self.action_run()
@@ -345,6 +374,9 @@ class WorkbenchApp(App[None]):
 
     # --- runs -------------------------------------------------------------------------------
     def _can_start(self) -> bool:
+        if self.replay is not None:
+            self.notify("this is a replay: no model is loaded (space pauses, n steps)", severity="warning")
+            return False
         if self.engine is None:
             self.notify("load a model first (Models tab)", severity="warning")
             return False
@@ -368,6 +400,8 @@ class WorkbenchApp(App[None]):
             return
         self._reset_view()
         self.prompt_text = prompt
+        if self.record_path and self.recorder is None:
+            self._open_recorder(self.record_path)
         self._start(self.n_predict)
 
     def action_continue(self) -> None:
@@ -411,6 +445,8 @@ class WorkbenchApp(App[None]):
     def _generate(self, session: Any, n_predict: int) -> None:
         try:
             for event in session.run(n_predict):
+                if self.recorder is not None:
+                    self.recorder.add(event)
                 self._inbox.append(event)
         except WorkbenchError as e:
             self._inbox.append(NoticeEvent(str(e)))
@@ -472,7 +508,7 @@ class WorkbenchApp(App[None]):
     def _drain(self) -> None:
         if not self._inbox:
             return
-        stream = self.query_one(TokenStream)
+        stream = self._stream
         data = self.plot_data
         tokens: list[TokenEvent] = []
         while self._inbox:
@@ -509,7 +545,7 @@ class WorkbenchApp(App[None]):
         self._update_status()
 
     def _replot(self) -> None:
-        plots = self.query_one(Plots)
+        plots = self._plots
         self._plot_ticks += 1
         if self.running and self._plot_ticks % 2:  # 1 Hz while generating: each redraw costs llama.cpp CPU
             return
@@ -534,7 +570,7 @@ class WorkbenchApp(App[None]):
         return " ".join(parts)
 
     def _update_status(self) -> None:
-        self.query_one("#status", LiveText).set(self.status_line())
+        self._status.set(self.status_line())
 
     # --- view toggles, saving, quitting -----------------------------------------------------
     def action_toggle_rejected(self) -> None:
@@ -548,6 +584,11 @@ class WorkbenchApp(App[None]):
         plots.display = self._plot_page != 2
         plots.set_class(self._plot_page == 1, "-page2")
         self._plotted = -1
+
+    def action_toggle_chat(self) -> None:
+        self.chat = not self.chat
+        self.query_one("#prompt", TextArea).border_title = "prompt (F2 run)" if self.chat else "prompt, raw completion (F2 run)"
+        self.notify("the chat template is applied" if self.chat else "raw completion: no chat template", timeout=2)
 
     def action_toggle_sidebar(self) -> None:
         sidebar = self.query_one("#sidebar")
@@ -583,6 +624,92 @@ class WorkbenchApp(App[None]):
                           f"{r.tokens_per_second / base.tokens_per_second:.2f}x")
         return table
 
+    # --- recording and replay -----------------------------------------------------------------
+    def _open_recorder(self, path: str | Path) -> None:
+        from ..engine.record import Recorder
+
+        try:
+            self.recorder = Recorder(path, {"prompt": getattr(self, "prompt_text", ""),
+                                            "models": {"target": self.model_paths[0], "draft": self.model_paths[1]},
+                                            "settings": asdict(self.settings.snapshot())})
+        except WorkbenchError as e:
+            self.notify(str(e), severity="error")
+            return
+        self.notify(f"recording to {path}")
+
+    def action_record(self) -> None:
+        """Start recording the following runs to a file in the user data dir, or stop recording."""
+        if self.recorder is not None:
+            self.recorder.close()
+            self.recorder = None
+            self.notify("recording stopped")
+            return
+        import time as _time
+
+        folder = transcripts.transcripts_dir().parent / "recordings"
+        folder.mkdir(parents=True, exist_ok=True)
+        self._open_recorder(folder / _time.strftime("session-%Y%m%d-%H%M%S.jsonl"))
+
+    def _start_replay(self) -> None:
+        header, _events = self.replay
+        known = {k: v for k, v in header.get("settings", {}).items() if k in Settings.__dataclass_fields__}
+        try:
+            self.settings.update(**known)
+        except WorkbenchError:
+            pass  # a recording from another version: show its events anyway
+        self._show_settings()
+        prompt = self.query_one("#prompt", TextArea)
+        prompt.text = str(header.get("prompt", ""))
+        prompt.read_only = True
+        prompt.border_title = "prompt (replay)"
+        models = header.get("models", {})
+        self.query_one(ModelsPanel).show_facts(
+            f"[b]replay[/b] {self.replay_name}\n[b]target[/b] {models.get('target')}\n[b]draft[/b] {models.get('draft')}\n\n"
+            "space pauses, n steps one verify step, + and - change the speed")
+        self.running = True
+        self.query_one(TokenStream).focus()
+        self.set_interval(1 / 20, self._replay_tick)
+
+    def _replay_tick(self) -> None:
+        if self._replay_paused or self.replay is None:
+            return
+        self._replay_clock += self.replay_speed / 20
+        self._replay_until(lambda t, _e: t <= self._replay_clock)
+
+    def _replay_until(self, due: Any) -> None:
+        events = self.replay[1]
+        while self._replay_pos < len(events) and due(*events[self._replay_pos]):
+            t, event = events[self._replay_pos]
+            self._replay_pos += 1
+            self._replay_clock = max(self._replay_clock, t)
+            self._inbox.append(event)
+            if isinstance(event, StepEvent) and due is self._one_step:
+                break
+        if self._replay_pos >= len(events) and self.running:
+            self.running = False
+            self._drain()
+            self._update_status()
+
+    @staticmethod
+    def _one_step(_t: float, _event: Event) -> bool:
+        return True
+
+    def action_replay_pause(self) -> None:
+        if self.replay is not None:
+            self._replay_paused = not self._replay_paused
+            self.notify("paused (n steps)" if self._replay_paused else f"playing at {self.replay_speed:g}x", timeout=2)
+
+    def action_replay_step(self) -> None:
+        if self.replay is not None:
+            self._replay_paused = True
+            self._replay_until(self._one_step)
+            self._drain()
+
+    def action_replay_speed(self, factor: float) -> None:
+        if self.replay is not None:
+            self.replay_speed = min(100.0, max(0.05, self.replay_speed * factor))
+            self.notify(f"replay speed {self.replay_speed:g}x", timeout=2)
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
@@ -615,6 +742,8 @@ class WorkbenchApp(App[None]):
         await self.workers.wait_for_complete()
         self._drain()
         self._save_if_unsaved()
+        if self.recorder is not None:
+            self.recorder.close()
         if self.engine is not None:
             self.engine.close()
             self.engine = None
@@ -630,6 +759,9 @@ class WorkbenchApp(App[None]):
             ("Clear", "Clear the stream (F6)", self.action_clear),
             ("Toggle rejected tokens", "Show or hide rejected drafts (F7)", self.action_toggle_rejected),
             ("Save transcript", "Save prompt, output, settings and stats (F8)", self.action_save),
+            ("Record", "Record the following runs as JSON lines for `workbench replay` (ctrl+r)", self.action_record),
+            ("Toggle chat template", "Apply the model's chat template to the prompt, or send it raw (ctrl+t)",
+             self.action_toggle_chat),
             ("Measure expert counts", "MoE target: perplexity, agreement and tokens/s per expert count",
              self.action_measure_experts),
             ("Help", "Keys and legend (F1)", self.action_help),

@@ -23,12 +23,29 @@ from ..drafters.lookup import LookupDrafter
 from ..drafters.suffix import SuffixDrafter
 from .errors import WorkbenchError
 from .events import DoneEvent, Event, Fate, NoticeEvent, PromptEvent, SettingsEvent, Source, StepEvent, TokenEvent
+from .gguf_info import ModelInfo, inspect
 from .models import LoadOptions, Model, VocabFacts, check_compatible, check_experts, expert_options
 from .sampling import probabilities
 from .settings import LiveSettings, Settings
 from .text import PieceDecoder
 from .transcript import Transcript
 from .verify import greedy_verify, speculative_verify
+
+
+def load_warnings(target: ModelInfo, draft: ModelInfo | None) -> list[str]:
+    """What to tell the user before loading: a pair larger than free memory, a draft larger than its target."""
+    import psutil
+
+    warnings = []
+    free = psutil.virtual_memory().available
+    need = target.file_size + (draft.file_size if draft else 0)
+    if need > free:
+        warnings.append(f"the models need {need / 2**30:.1f} GiB but only {free / 2**30:.1f} GiB of memory is free: "
+                        "loading may swap heavily or fail")
+    if draft is not None and draft.n_params > target.n_params:
+        warnings.append(f"the draft ({draft.name}, {draft.n_params / 1e6:.0f}M parameters) is larger than the target "
+                        f"({target.name}, {target.n_params / 1e6:.0f}M): speculation will be slower than plain decoding")
+    return warnings
 
 
 class Engine:
@@ -39,6 +56,7 @@ class Engine:
         self.draft = draft
         self.experts = 0  # experts per token forced on the target; 0: the model's own count
         self.draft_experts = 0  # the same for the draft model
+        self.warnings: list[str] = []  # things the user should know about this pair (memory, sizes)
         if draft is not None:
             check_compatible(VocabFacts.of(target), VocabFacts.of(draft))
         # Why speculation is off for this target, if it is: a recurrent state cannot be cut back to
@@ -57,13 +75,16 @@ class Engine:
 
     @classmethod
     def load(cls, target: str | Path, draft: str | Path | None = None, options: LoadOptions | None = None) -> Engine:
+        warnings = load_warnings(inspect(target), inspect(draft) if draft else None)
         t = Model(target, options)
         try:
             d = Model(draft, options) if draft else None
-            return cls(t, d)
+            engine = cls(t, d)
         except BaseException:
             t.close()
             raise
+        engine.warnings = warnings
+        return engine
 
     def check_experts(self, n: int, draft: bool = False) -> None:
         """Raise a WorkbenchError unless n experts per token is usable for the target (or the draft)."""

@@ -1,0 +1,109 @@
+"""Recording a session and replaying it without a model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from workbench.app.app import WorkbenchApp
+from workbench.app.widgets.stream import TokenStream
+from workbench.engine.errors import WorkbenchError
+from workbench.engine.record import load
+from workbench.engine.transcript import Transcript
+
+PROMPT = "the model is fast and the draft is slow and the model is"
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "workbench.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def recording(tiny_target, tiny_draft, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("rec")
+    rec, out = folder / "session.jsonl", folder / "run.json"
+    r = cli("run", "--headless", "-m", str(tiny_target), "-md", str(tiny_draft), "--drafter", "draft", "--draft-max", "4",
+            "-n", "40", "-p", PROMPT, "--record", str(rec), "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    return rec, json.loads(out.read_text())
+
+
+def test_a_recording_round_trips(recording):
+    rec, run = recording
+    header, events = load(rec)
+    assert header["prompt"] == PROMPT and header["settings"]["drafter"] == "draft"
+    t = Transcript()
+    for _, event in events:
+        t.add(event)
+    assert t.text == run["text"]
+    assert [tok.to_json() for tok in t.tokens] == run["tokens"]
+    for key in ("n_predicted", "n_drafted", "n_accepted", "acceptance", "mean_accepted_length", "tokens_per_second"):
+        assert t.stats.to_json()[key] == pytest.approx(run["stats"][key])
+    times = [time for time, _ in events]
+    assert times == sorted(times)
+
+
+async def test_replay_in_the_app_reproduces_stream_and_stats(recording):
+    rec, run = recording
+    header, events = load(rec)
+    app = WorkbenchApp(replay=(header, events), replay_speed=100.0, replay_name=str(rec))
+    async with app.run_test(size=(100, 30)) as pilot:
+        while app.running:
+            await pilot.pause(0.05)
+        assert app.engine is None
+        assert app.transcript.text == run["text"]
+        assert app.transcript.stats.n_accepted == run["stats"]["n_accepted"]
+        assert app.transcript.stats.tokens_per_second == pytest.approx(run["stats"]["tokens_per_second"])
+        shown = app.query_one(TokenStream).text.replace("\n", "")
+        assert all(tok["piece"].strip() in shown for tok in run["tokens"][:10])
+        await pilot.press("f2")  # no model: refused with a message
+        assert any("this is a replay" in str(n.message) for n in app._notifications)
+
+
+async def test_replay_pauses_and_steps(recording):
+    rec, _ = recording
+    header, events = load(rec)
+    app = WorkbenchApp(replay=(header, events), replay_speed=0.05)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("space")  # pause
+        steps = len(app.transcript.steps)
+        await pilot.press("n")
+        await pilot.pause()
+        assert len(app.transcript.steps) == steps + 1
+        await pilot.press("n", "n")
+        await pilot.pause()
+        assert len(app.transcript.steps) == steps + 3 and app._replay_paused
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "is empty"),
+    ("hello\n", "not a workbench recording"),
+    ('{"format": "something-else"}\n', "no workbench-record header"),
+    ('{"format": "workbench-record", "version": 99}\n', "version 99"),
+])
+def test_bad_recordings_are_refused(tmp_path, content, message):
+    p = tmp_path / "bad.jsonl"
+    p.write_text(content)
+    with pytest.raises(WorkbenchError, match=message):
+        load(p)
+
+
+def test_damaged_and_truncated_recordings(recording, tmp_path):
+    rec, _ = recording
+    lines = rec.read_text().splitlines()
+    damaged = tmp_path / "damaged.jsonl"
+    damaged.write_text("\n".join([*lines[:5], '{"type": "token", "t": 1}', *lines[5:]]) + "\n")
+    with pytest.raises(WorkbenchError, match="line 6 is damaged"):
+        load(damaged)
+    truncated = tmp_path / "truncated.jsonl"
+    text = rec.read_text()
+    truncated.write_text(text[: len(text) - 7])
+    with pytest.raises(WorkbenchError, match="cut off"):
+        load(truncated)
+    r = cli("replay", str(truncated))
+    assert r.returncode == 1 and "cut off" in r.stderr and "Traceback" not in r.stderr
+    r = cli("replay", str(tmp_path / "missing.jsonl"))
+    assert r.returncode == 1 and "no such recording" in r.stderr
