@@ -54,6 +54,15 @@ def test_greedy_speculation_equals_plain_greedy(engine, plain, drafter, k):
             assert t.stats.n_drafted > 0 and 0 < t.stats.n_accepted < t.stats.n_drafted  # both fates occur
 
 
+@pytest.mark.parametrize("adaptive", ["auto", "heuristic"])
+@pytest.mark.parametrize("drafter", ["draft", "lookup"])
+def test_adaptive_k_keeps_greedy_output_exact(engine, plain, drafter, adaptive):
+    for prompt in PROMPTS:
+        t = engine.generate(prompt, 48, drafter=drafter, draft_max=16, adaptive=adaptive)
+        assert t.emitted_ids == plain[prompt].emitted_ids
+        assert len({s.k for s in t.steps}) > 1  # K really moved
+
+
 def test_every_emitted_token_is_the_targets_argmax_on_a_fresh_evaluation(tiny_target, engine):
     t = engine.generate(PROMPTS[0], 48, drafter="draft", draft_max=6)
     prompt = engine.target.tokenize(PROMPTS[0])

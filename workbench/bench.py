@@ -1,125 +1,334 @@
-"""`workbench bench`: plain decoding against each drafter on one model and prompt, in one process.
+"""`workbench bench` (a grid of configurations) and `workbench tune` (the fastest one, found cheaply).
 
 Absolute tokens/s on a shared machine drift; ratios measured side by side hold. So every configuration
-runs in the same invocation, repetitions are interleaved (the order rotates each round), and the table
-reports each drafter's speedup over plain decoding measured alongside it. At temperature 0 the table
-also says whether each drafter's text equals plain greedy decoding, as it must.
+runs in the same invocation, repetitions are interleaved (each round in a rotated order, so drift does not
+favour whoever runs first), and each configuration's speedup is over plain decoding measured alongside it
+at the same temperature and expert count. A configuration's tokens/s is its emitted tokens over its
+decode time summed across the suite's prompts; its figure is the median over the repetitions.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import statistics
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .engine.errors import WorkbenchError
 from .engine.session import Engine
-from .engine.transcript import Transcript
+
+AUTO_KS = ("auto", "heuristic")
 
 
-def spec_bench_prompt(path: str | Path, category: str, index: int = 0) -> str:
-    """The first turn of the index-th Spec-Bench question of a category."""
-    try:
-        rows = [json.loads(line) for line in Path(path).expanduser().read_text(encoding="utf-8").splitlines() if line.strip()]
-    except FileNotFoundError:
-        raise WorkbenchError(f"{path}: no such Spec-Bench file") from None
-    except (OSError, ValueError) as e:
-        raise WorkbenchError(f"{path}: not a Spec-Bench question file ({e})") from None
-    chosen = [r for r in rows if r.get("category") == category]
-    if not chosen:
-        cats = sorted({str(r.get("category")) for r in rows})
-        raise WorkbenchError(f"no Spec-Bench questions in category {category!r}; categories: {', '.join(cats)}")
-    if not 0 <= index < len(chosen):
-        raise WorkbenchError(f"category {category!r} has {len(chosen)} questions; --index must be below that")
-    return chosen[index]["turns"][0]
+@dataclass(frozen=True)
+class Config:
+    drafter: str
+    k: int | str  # a number, or "auto" / "heuristic"
+    temperature: float = 0.0
+    ngram: int = 3
+    experts: int = 0
+
+    @property
+    def label(self) -> str:
+        if self.drafter == "none":
+            return "plain"
+        ngram = f" n={self.ngram}" if self.drafter in ("lookup", "cascade") else ""
+        return f"{self.drafter} K={self.k}{ngram}"
+
+    def settings(self, ceiling: int = 32) -> dict[str, object]:
+        adaptive = self.k if isinstance(self.k, str) else "off"
+        return {"drafter": self.drafter, "draft_max": ceiling if isinstance(self.k, str) else self.k,
+                "adaptive": adaptive, "temperature": self.temperature, "ngram": self.ngram, "experts": self.experts}
+
+    def baseline(self) -> Config:
+        return Config("none", 0, self.temperature, 3, self.experts)
 
 
 @dataclass
 class Result:
-    name: str
+    config: Config
     rates: list[float] = field(default_factory=list)
     acceptance: float = 0.0
     mean_accepted_length: float = 1.0
     draft_share: float = 0.0
-    text: str = ""
+    seconds: float = 0.0  # wall time spent measuring this configuration
+    texts: list[str] = field(default_factory=list)
+    speedup: float = 1.0
 
     @property
     def rate(self) -> float:
         return statistics.median(self.rates) if self.rates else 0.0
 
+    def to_json(self) -> dict[str, object]:
+        c = self.config
+        return {"drafter": c.drafter, "k": c.k, "temperature": c.temperature, "ngram": c.ngram, "experts": c.experts,
+                "tokens_per_second": self.rate, "runs": self.rates, "speedup": self.speedup,
+                "acceptance": self.acceptance, "mean_accepted_length": self.mean_accepted_length,
+                "draft_share": self.draft_share}
 
-def run_once(engine: Engine, prompt: str, drafter: str, args: argparse.Namespace) -> Transcript:
-    engine.forget()  # the suffix cache would otherwise replay the earlier repetitions' output
-    return engine.generate(prompt, args.n_predict, drafter=drafter, draft_max=args.draft_max, temperature=args.temp)
+
+def measure_once(engine: Engine, prompts: list[str], config: Config, n_predict: int, result: Result) -> None:
+    tokens = 0
+    decode = draft = verify = 0.0
+    drafted = accepted = drafted_steps = 0
+    texts = []
+    start = time.perf_counter()
+    for prompt in prompts:
+        engine.forget()  # the suffix cache would otherwise replay earlier repetitions' output
+        t = engine.generate(prompt, n_predict, **config.settings())
+        s = t.stats
+        tokens += s.n_emitted
+        decode += s.elapsed
+        draft += s.draft_seconds
+        verify += s.verify_seconds
+        drafted += s.n_drafted
+        accepted += s.n_accepted
+        drafted_steps += s.n_drafted_steps
+        texts.append(t.text)
+    result.seconds += time.perf_counter() - start
+    result.rates.append(tokens / decode if decode else 0.0)
+    result.acceptance = accepted / drafted if drafted else 0.0
+    result.mean_accepted_length = accepted / drafted_steps + 1 if drafted_steps else 1.0
+    result.draft_share = draft / (draft + verify) if draft + verify else 0.0
+    result.texts = texts
 
 
-def compare(engine: Engine, prompt: str, drafters: list[str], args: argparse.Namespace,
-            progress=None) -> list[Result]:
-    results = {name: Result(name) for name in ["none", *drafters]}
-    order = list(results)
-    run_once(engine, prompt, "none", args)  # warm-up: page the weights in, fill caches
-    for r in range(args.repeat):
-        for name in order[r % len(order):] + order[:r % len(order)]:
-            t = run_once(engine, prompt, name, args)
-            res = results[name]
-            res.rates.append(t.stats.tokens_per_second)
-            res.acceptance, res.mean_accepted_length, res.text = t.stats.acceptance, t.stats.mean_accepted_length, t.text
-            busy = t.stats.draft_seconds + t.stats.verify_seconds
-            res.draft_share = t.stats.draft_seconds / busy if busy else 0.0
+def run_grid(engine: Engine, prompts: list[str], configs: list[Config], n_predict: int, repeat: int,
+             progress: Callable[[str], None] | None = None) -> list[Result]:
+    """Every configuration (plus the plain baseline of each temperature/expert count), interleaved."""
+    baselines = [c.baseline() for c in configs]
+    ordered = list(dict.fromkeys([*baselines, *configs]))
+    results = {c: Result(c) for c in ordered}
+    engine.generate(prompts[0], 8, drafter="none")  # warm-up: page the weights in
+    for r in range(repeat):
+        shift = r % len(ordered)
+        for config in ordered[shift:] + ordered[:shift]:
+            measure_once(engine, prompts, config, n_predict, results[config])
             if progress:
-                progress()
+                progress(config.label)
+    for result in results.values():
+        plain = results[result.config.baseline()].rate
+        result.speedup = result.rate / plain if plain else 0.0
     return list(results.values())
 
 
-def bench(args: argparse.Namespace) -> int:
+def expand(drafters: Iterable[str], ks: Iterable[int | str], temps: Iterable[float], ngrams: Iterable[int],
+           experts: Iterable[int]) -> list[Config]:
+    configs = []
+    for e in experts:
+        for t in temps:
+            for d in drafters:
+                if d == "none":
+                    configs.append(Config("none", 0, t, 3, e))
+                    continue
+                for k in ks:
+                    for n in (ngrams if d in ("lookup", "cascade") else [3]):
+                        configs.append(Config(d, k, t, n, e))
+    return list(dict.fromkeys(configs))
+
+
+# --- tuning --------------------------------------------------------------------------------------
+def tune(engine: Engine, prompts: list[str], drafters: list[str], temps: list[float], ngrams: list[int],
+         n_predict: int, progress: Callable[[str], None] | None = None) -> tuple[Result, list[Result]]:
+    """Successive halving, then a finer K around the survivor.
+
+    Round 1 measures every coarse configuration (K in 2, 4, 8, 16 and adaptive) on one prompt with a
+    quarter of the tokens; each round keeps the best third and doubles tokens and prompts. The survivor's
+    K is then refined (K/2 .. 2K and K +/- 2) at full budget beside the plain baseline. Most of the time
+    goes to configurations that are still in the race; hopeless ones cost one short run.
+    """
+    coarse = expand(drafters, [2, 4, 8, 16, "auto"], temps, ngrams, [0])
+    alive = [c for c in coarse if c.drafter != "none"]
+    budget, n_prompts = max(16, n_predict // 4), 1
+    history: list[Result] = []
+    while len(alive) > 2:
+        round_results = run_grid(engine, prompts[:n_prompts], alive, budget, 1, progress)
+        history += round_results
+        ranked = sorted((r for r in round_results if r.config.drafter != "none"), key=lambda r: r.rate, reverse=True)
+        alive = [r.config for r in ranked[: max(2, len(ranked) // 3)]]
+        budget, n_prompts = min(n_predict, budget * 2), min(len(prompts), n_prompts * 2)
+    best = alive[0]
+    finalists = list(alive)
+    if isinstance(best.k, int):
+        for k in {best.k // 2, best.k - 2, best.k + 2, best.k * 2}:
+            if 1 <= k <= 32 and k != best.k:
+                finalists.append(Config(best.drafter, k, best.temperature, best.ngram, best.experts))
+    final = run_grid(engine, prompts, finalists, n_predict, 1, progress)
+    history += final
+    winner = max((r for r in final if r.config.drafter != "none"), key=lambda r: r.rate)
+    return winner, history
+
+
+# --- the commands --------------------------------------------------------------------------------
+def _list(text: str, kind: Callable[[str], object], name: str) -> list:
+    try:
+        return [kind(x.strip()) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise WorkbenchError(f"{name} takes a comma-separated list, not {text!r}") from None
+
+
+def _k(text: str) -> int | str:
+    return text if text in AUTO_KS else int(text)
+
+
+def _drafters(text: str, engine: Engine, say: Callable[[str], None]) -> list[str]:
+    names = _list(text, str, "--drafters")
+    for d in names:
+        if d not in ("none", "draft", "lookup", "suffix", "cascade"):
+            raise WorkbenchError(f"unknown drafter {d!r} in --drafters")
+    if "draft" in names and engine.draft is None:
+        names.remove("draft")
+        say("no draft model (-md): the draft drafter is left out")
+    return names
+
+
+def prompts_from_args(args: argparse.Namespace, engine: Engine) -> list[str]:
+    from . import suites
+
+    if args.prompt is not None:
+        prompts = [args.prompt]
+    elif args.file is not None:
+        prompts = suites.read_file(args.file)
+    else:
+        prompts = suites.load(args.suite, args.spec_bench)
+    return prompts if args.raw else [engine.target.chat_prompt(p) for p in prompts]
+
+
+def _progress():  # noqa: ANN202 (rich's Progress)
     from rich.console import Console
-    from rich.progress import Progress
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, transient=True, disable=not console.is_terminal)
+
+
+def chart(results: list[Result], title: str) -> str:
+    """tokens/s against K, one line per drafter (fixed K only), with plain decoding as a level line."""
+    import plotext as plt
+
+    plt.clear_figure()
+    plt.plotsize(78, 18)
+    plt.theme("clear")
+    plt.title(title)
+    plain = [r.rate for r in results if r.config.drafter == "none"]
+    for drafter in ("draft", "lookup", "suffix", "cascade"):
+        points = sorted((r.config.k, r.rate) for r in results if r.config.drafter == drafter and isinstance(r.config.k, int))
+        if points:
+            best = {}
+            for k, rate in points:  # the best n-gram size at each K
+                best[k] = max(rate, best.get(k, 0.0))
+            plt.plot(list(best), list(best.values()), label=drafter, marker="dot")
+    if plain:
+        plt.hline(plain[0])
+    plt.xlabel("K")
+    plt.ylabel("tok/s")
+    return plt.build()
+
+
+def print_table(results: list[Result], title: str) -> None:
+    from rich.console import Console
     from rich.table import Table
 
+    table = Table(title=title)
+    for col in ("configuration", "T", "tok/s", "vs plain", "acceptance", "mean acc. len", "draft share"):
+        table.add_column(col, justify="left" if col == "configuration" else "right", no_wrap=col == "configuration")
+    for r in sorted(results, key=lambda r: (r.config.temperature, r.config.experts, -r.rate)):
+        plain = r.config.drafter == "none"
+        table.add_row(r.config.label + (f" experts={r.config.experts}" if r.config.experts else ""),
+                      f"{r.config.temperature:g}", f"{r.rate:.1f}", f"{r.speedup:.2f}x",
+                      "-" if plain else f"{100 * r.acceptance:.0f}%", f"{r.mean_accepted_length:.2f}",
+                      f"{100 * r.draft_share:.0f}%")
+    Console(highlight=False).print(table)
+
+
+def write_results(results: list[Result], json_path: str | None, csv_path: str | None, meta: dict) -> None:
+    rows = [r.to_json() for r in results]
+    try:
+        if json_path:
+            Path(json_path).write_text(json.dumps({"kind": "workbench-bench", **meta, "results": rows}, indent=1))
+        if csv_path:
+            with open(csv_path, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=[k for k in rows[0] if k != "runs"], extrasaction="ignore")
+                writer.writeheader()
+                writer.writerows(rows)
+    except OSError as e:
+        raise WorkbenchError(f"cannot write the results: {e.strerror}") from None
+
+
+def bench(args: argparse.Namespace) -> int:
     from .cli import engine_from_args
-    from .headless import read_prompt
 
     if args.repeat < 1:
         raise WorkbenchError(f"--repeat must be at least 1, not {args.repeat}")
-    drafters = [d.strip() for d in args.drafters.split(",") if d.strip() and d.strip() != "none"]
-    for d in drafters:
-        if d not in ("draft", "lookup", "suffix", "cascade"):
-            raise WorkbenchError(f"unknown drafter {d!r} in --drafters")
-    if args.prompt is None and args.file is None:
-        prompt = spec_bench_prompt(args.spec_bench, args.category, args.index)
-    else:
-        prompt = read_prompt(args)
     engine = engine_from_args(args)
-    console = Console(stderr=False, highlight=False)
     try:
-        if engine.draft is None and "draft" in drafters:
-            drafters.remove("draft")
-            console.print("no draft model (-md): skipping the draft drafter")
-        text = prompt if args.raw else engine.target.chat_prompt(prompt)
-        total = args.repeat * (len(drafters) + 1)
-        with Progress(console=Console(stderr=True), transient=True) as bar:
+        drafters = _drafters(args.drafters, engine, print)
+        ks = _list(args.k, _k, "--k")
+        temps = _list(args.temps, float, "--temps")
+        ngrams = _list(args.ngram_list, int, "--ngram")
+        experts = _list(args.experts_list, int, "--experts")
+        for e in experts:
+            engine.check_experts(e)
+        prompts = prompts_from_args(args, engine)
+        configs = expand(drafters, ks, temps, ngrams, experts)
+        total = args.repeat * len(list(dict.fromkeys([*(c.baseline() for c in configs), *configs])))
+        with _progress() as bar:
             task = bar.add_task("benchmarking", total=total)
-            results = compare(engine, text, drafters, args, progress=lambda: bar.advance(task))
-        plain = results[0]
-        table = Table(title=f"{engine.target.info.name}"
-                            + (f" + draft {engine.draft.info.name}" if engine.draft else "")
-                            + f", K={args.draft_max}, T={args.temp}, {args.n_predict} tokens, median of {args.repeat}")
-        for col in ("drafter", "tok/s", "vs plain", "acceptance", "mean acc. len", "draft share", "same text"):
-            table.add_column(col, justify="left" if col == "drafter" else "right")
-        for r in results:
-            same = "-" if r is plain or args.temp > 0 else ("yes" if r.text == plain.text else "NO")
-            table.add_row(r.name, f"{r.rate:.1f}", f"{r.rate / plain.rate:.2f}x" if plain.rate else "-",
-                          "-" if r is plain else f"{100 * r.acceptance:.0f}%",
-                          f"{r.mean_accepted_length:.2f}", f"{100 * r.draft_share:.0f}%", same)
-        console.print(table)
-        if args.json:
-            Path(args.json).write_text(json.dumps([{"drafter": r.name, "tokens_per_second": r.rate, "runs": r.rates,
-                                                    "speedup": r.rate / plain.rate if plain.rate else None,
-                                                    "acceptance": r.acceptance,
-                                                    "mean_accepted_length": r.mean_accepted_length} for r in results],
-                                                  indent=1))
+            results = run_grid(engine, prompts, configs, args.n_predict, args.repeat,
+                               progress=lambda label: bar.update(task, advance=1, description=label))
+        name = engine.target.info.name + (f" + {engine.draft.info.name}" if engine.draft else "")
+        title = f"{name}: {len(prompts)} prompts x {args.n_predict} tokens, median of {args.repeat}"
+        print_table(results, title)
+        from rich.console import Console
+        from rich.text import Text
+
+        # through rich, so that a pipe or file gets the chart without colour codes
+        Console(highlight=False).print(Text.from_ansi(
+            chart([r for r in results if r.config.temperature == temps[0]], f"tokens/s against K (T={temps[0]:g})")))
+        write_results(results, args.json, args.csv, {"model": str(engine.target.info.path),
+                                                     "draft": str(engine.draft.info.path) if engine.draft else None,
+                                                     "prompts": len(prompts), "n_predict": args.n_predict})
+    finally:
+        engine.close()
+    return 0
+
+
+def tune_command(args: argparse.Namespace) -> int:
+    from . import presets
+    from .cli import engine_from_args
+
+    engine = engine_from_args(args)
+    try:
+        drafters = [d for d in _drafters(args.drafters, engine, print) if d != "none"]
+        if not drafters:
+            raise WorkbenchError("--drafters names no drafter to tune")
+        temps = _list(args.temps, float, "--temps")
+        ngrams = _list(args.ngram_list, int, "--ngram")
+        prompts = prompts_from_args(args, engine)
+        start = time.perf_counter()
+        with _progress() as bar:
+            task = bar.add_task("tuning", total=None)
+            winner, history = tune(engine, prompts, drafters, temps, ngrams, args.n_predict,
+                                   progress=lambda label: bar.update(task, advance=1, description=label))
+        seconds = time.perf_counter() - start
+        c = winner.config
+        settings = c.settings()
+        print(f"best: {c.label} at T={c.temperature:g}: {winner.rate:.1f} tok/s, {winner.speedup:.2f}x plain decoding "
+              f"(acceptance {100 * winner.acceptance:.0f}%), found in {seconds:.0f} s over {len(history)} measurements")
+        from .engine.settings import Settings
+
+        name = args.save or f"tuned-{Path(engine.target.info.path).stem}"
+        path = presets.save(name, Settings(**{k: v for k, v in settings.items()}),
+                            str(engine.target.info.path), str(engine.draft.info.path) if engine.draft else None,
+                            f"tuned: {winner.speedup:.2f}x plain on {len(prompts)} prompts")
+        print(f"saved as preset {name} ({path})")
+        write_results(history, args.json, None, {"model": str(engine.target.info.path), "winner": winner.to_json(),
+                                                 "seconds": seconds})
     finally:
         engine.close()
     return 0

@@ -22,6 +22,18 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"workbench: error: {message} (see --help)\n")
 
 
+AUTO_K_CEILING = 32  # the largest K adaptive choice considers
+
+
+def draft_max_arg(text: str) -> int | str:
+    if text in ("auto", "heuristic"):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"K must be a whole number, 'auto' or 'heuristic', not {text!r}") from None
+
+
 def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("models")
     g.add_argument("-m", "--model", metavar="TARGET.gguf", help="target model (default: the embedded SmolLM2-135M)")
@@ -36,7 +48,9 @@ def add_generation_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("speculation and sampling")
     g.add_argument("--drafter", choices=DRAFTERS, default=None,
                    help="where drafts come from (default: draft with -md, else lookup)")
-    g.add_argument("--draft-max", type=int, default=8, metavar="K", help="most tokens drafted per step (default 8)")
+    g.add_argument("--draft-max", type=draft_max_arg, default=8, metavar="K",
+                   help="most tokens drafted per step (default 8); 'auto' picks K each step for the most tokens/s, "
+                        "'heuristic' is Hugging Face's +2/-1 schedule")
     g.add_argument("--ngram", type=int, default=3, metavar="N", help="prompt lookup: longest n-gram to match (default 3)")
     g.add_argument("--p-min", type=float, default=0.0, metavar="P",
                    help="draft model: stop drafting below this top probability (default 0)")
@@ -80,22 +94,36 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_args(run)
     add_generation_args(run)
     add_app_args(run)
-    bench = sub.add_parser("bench", help="plain vs each drafter, side by side",
-                           description="Plain decoding against each drafter on the same model and prompt, in one run.")
+    bench = sub.add_parser("bench", help="a grid of configurations against plain decoding, side by side",
+                           description="Run a grid of drafters, K, temperatures, n-gram sizes and expert counts on "
+                                       "a prompt suite, with plain decoding as the baseline in the same run; print a "
+                                       "table and a chart of tokens/s against K.")
     add_model_args(bench)
-    bench.add_argument("--drafters", default="lookup,suffix,cascade,draft", help="comma-separated drafters to compare")
-    bench.add_argument("--draft-max", type=int, default=8, metavar="K")
-    bench.add_argument("--temp", type=float, default=0.0, metavar="T")
-    bench.add_argument("-n", "--n-predict", type=int, default=128, metavar="N")
+    bench.add_argument("--drafters", default="none,draft,lookup,suffix,cascade", help="comma-separated drafters")
+    bench.add_argument("--k", default="2,4,8,16", help="comma-separated K values; 'auto' and 'heuristic' too")
+    bench.add_argument("--temps", default="0", help="comma-separated temperatures (default 0)")
+    bench.add_argument("--ngram", dest="ngram_list", default="3", help="comma-separated n-gram sizes for lookup")
+    bench.add_argument("--experts", dest="experts_list", default="0", help="comma-separated MoE expert counts")
     bench.add_argument("--repeat", type=int, default=2, metavar="R", help="interleaved repetitions (default 2)")
-    bench.add_argument("-p", "--prompt", metavar="TEXT")
-    bench.add_argument("-f", "--file", metavar="PROMPT_FILE")
-    bench.add_argument("--spec-bench", metavar="question.jsonl", default="../shared/bench/spec_bench/question.jsonl",
-                       help="Spec-Bench question file, used when no prompt is given")
-    bench.add_argument("--category", default="summarization", help="Spec-Bench category (default summarization)")
-    bench.add_argument("--index", type=int, default=0, help="which question of the category (default 0)")
-    bench.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
-    bench.add_argument("--raw", action="store_true", help="don't apply the model's chat template")
+    bench.add_argument("--csv", metavar="OUT.csv", help="also write the results as CSV")
+    tune = sub.add_parser("tune", help="find the fastest configuration cheaply and save it as a preset",
+                          description="Successive halving over drafters, K, n-gram sizes and temperatures on a "
+                                      "prompt suite, then a finer K around the survivor; saves the winner as a preset.")
+    add_model_args(tune)
+    tune.add_argument("--drafters", default="draft,lookup,suffix,cascade", help="comma-separated drafters")
+    tune.add_argument("--temps", default="0", help="temperatures the user allows (default 0)")
+    tune.add_argument("--ngram", dest="ngram_list", default="2,3,4", help="n-gram sizes to try for lookup")
+    tune.add_argument("--save", metavar="NAME", help="preset name (default tuned-<model>)")
+    for p in (bench, tune):
+        p.add_argument("-n", "--n-predict", type=int, default=128, metavar="N", help="tokens per prompt (default 128)")
+        p.add_argument("-p", "--prompt", metavar="TEXT", help="one prompt instead of a suite")
+        p.add_argument("-f", "--file", metavar="PROMPTS", help="prompts: .jsonl, or text with blank lines between")
+        p.add_argument("--suite", default="grounded",
+                       help="grounded, code-edit, agentic, chat, or spec-bench:<category>[:N] (default grounded)")
+        p.add_argument("--spec-bench", metavar="question.jsonl", default="../shared/bench/spec_bench/question.jsonl",
+                       help="Spec-Bench question file for spec-bench:<category> suites")
+        p.add_argument("--raw", action="store_true", help="don't apply the model's chat template")
+        p.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
     demo = sub.add_parser("demo", help="open the app on the embedded models and start generating",
                           description="Open the app on SmolLM2-135M (F16 target, its Q4_1 as the draft) with the "
                                       "cascade drafter, generating on a built-in grounded prompt.")
@@ -127,7 +155,9 @@ def settings_from_args(args: argparse.Namespace) -> LiveSettings:
     from .engine.settings import LiveSettings
 
     drafter = args.drafter or ("draft" if args.draft else "lookup")
-    return LiveSettings(drafter=drafter, draft_max=args.draft_max, ngram=args.ngram, p_min=args.p_min,
+    adaptive = args.draft_max if isinstance(args.draft_max, str) else "off"
+    draft_max = AUTO_K_CEILING if isinstance(args.draft_max, str) else args.draft_max
+    return LiveSettings(drafter=drafter, draft_max=draft_max, adaptive=adaptive, ngram=args.ngram, p_min=args.p_min,
                         temperature=args.temp, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                         experts=args.experts, draft_experts=args.draft_experts)
 
@@ -243,6 +273,10 @@ def main(argv: list[str] | None = None) -> int:
             from .bench import bench
 
             return bench(args)
+        if args.command == "tune":
+            from .bench import tune_command
+
+            return tune_command(args)
     except WorkbenchError as e:
         print(f"workbench: error: {e}", file=sys.stderr)
         return 1

@@ -112,7 +112,7 @@ def app_threads() -> int:
 
 
 def describe(changes: dict[str, Any]) -> str:
-    short = {"draft_max": "K", "temperature": "T", "top_k": "top-k", "top_p": "top-p", "p_min": "p_min",
+    short = {"draft_max": "K", "adaptive": "adaptive", "temperature": "T", "top_k": "top-k", "top_p": "top-p", "p_min": "p_min",
              "ngram": "ngram", "seed": "seed", "drafter": "drafter", "experts": "experts", "cascade_min": "min"}
     return " ".join(f"{short.get(k, k)}={v}" for k, v in changes.items())
 
@@ -253,8 +253,12 @@ class WorkbenchApp(App[None]):
                     self.engine.check_experts(clean)
                 if name == "drafter" and self.engine is not None and (why := self.engine.available(clean)):
                     raise WorkbenchError(why)
-                if getattr(self.settings.snapshot(), name) != clean:
+                snapshot = self.settings.snapshot()
+                if getattr(snapshot, name) != clean:
                     self.settings.update(**{name: clean})
+                    if name == "draft_max" and snapshot.adaptive != "off":
+                        self.settings.update(adaptive="off")  # a K set by hand overrides the adaptive choice
+                        self.notify(f"K={clean} set by hand: adaptive K is off", timeout=3)
         except (WorkbenchError, ValueError) as e:
             self.notify(str(e), severity="error", timeout=4)
             self.query_one(ControlsPanel).show(self.settings.snapshot(), self.n_predict, force=name)
@@ -557,7 +561,8 @@ class WorkbenchApp(App[None]):
         """The fixed, greppable status: K=<k> T=<temp> drafter=<name> acc=<pct>% tok/s=<rate> ..."""
         s = self.settings.snapshot()
         stats = self.transcript.stats
-        parts = [f"K={s.draft_max}", f"T={s.temperature:.2f}", f"drafter={s.drafter}",
+        k = f"auto<={s.draft_max}" if s.adaptive == "auto" else f"heuristic<={s.draft_max}" if s.adaptive == "heuristic" else s.draft_max
+        parts = [f"K={k}", f"T={s.temperature:.2f}", f"drafter={s.drafter}",
                  f"acc={100 * stats.acceptance:.1f}%", f"tok/s={stats.tokens_per_second:.1f}"]
         if s.drafter in ("lookup", "cascade"):
             parts.append(f"ngram={s.ngram}")

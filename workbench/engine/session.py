@@ -21,6 +21,7 @@ from ..drafters.cascade import CascadeDrafter
 from ..drafters.draft_model import DraftModelDrafter
 from ..drafters.lookup import LookupDrafter
 from ..drafters.suffix import SuffixDrafter
+from .adaptive import AdaptiveK, HeuristicK
 from .errors import WorkbenchError
 from .events import DoneEvent, Event, Fate, NoticeEvent, PromptEvent, SettingsEvent, Source, StepEvent, TokenEvent
 from .gguf_info import ModelInfo, inspect
@@ -179,6 +180,7 @@ class Session:
         self._applied: Settings | None = None
         self._rng = np.random.default_rng(settings.snapshot().seed)
         self._finished = False
+        self._policies: dict[str, AdaptiveK | HeuristicK] = {}
 
     @property
     def output(self) -> list[int]:
@@ -268,7 +270,8 @@ class Session:
                     refused.add(drafter_name)
                     yield NoticeEvent(why_not)
                 drafter_name = "none"
-            k = min(s.draft_max, room, n_predict - produced - 1)
+            policy = self._policy(s) if drafter_name != "none" else None
+            k = min(policy.choose(s.draft_max) if policy else s.draft_max, room, n_predict - produced - 1)
             t0 = time.perf_counter()
             proposal = Proposal()
             if drafter_name != "none" and k > 0:
@@ -283,6 +286,8 @@ class Session:
                 params = s.sampling
                 n_acc, nxt = speculative_verify(draft, lambda i: probabilities(rows[i], params), proposal.q, self._rng)
             t2 = time.perf_counter()
+            if policy:
+                policy.observe(len(draft), n_acc, t2 - t0)
 
             new = [*draft[:n_acc], nxt]
             eog = next((i for i, t in enumerate(new) if target.is_eog(t)), None)
@@ -300,6 +305,14 @@ class Session:
                 # the end-of-generation token is not part of the output; drop it from the cache too
                 yield DoneEvent("eos", f"end of generation after {produced} tokens")
                 return
+
+    def _policy(self, s: Settings) -> AdaptiveK | HeuristicK | None:
+        """The K policy the settings ask for; each keeps what it learnt for the whole session."""
+        if s.adaptive == "off":
+            return None
+        if s.adaptive not in self._policies:
+            self._policies[s.adaptive] = AdaptiveK() if s.adaptive == "auto" else HeuristicK(min(5, max(1, s.draft_max)))
+        return self._policies[s.adaptive]
 
     def _token_events(self, proposal: Proposal, n_acc: int, nxt: int, n_emitted: int) -> Iterator[TokenEvent]:
         """Accepted drafts, then the rejected ones (shown where they were proposed), then the target's token."""

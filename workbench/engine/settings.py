@@ -16,12 +16,14 @@ from .errors import WorkbenchError
 from .sampling import SamplingParams
 
 DRAFTERS = ("none", "draft", "lookup", "suffix", "cascade")
+ADAPTIVE = ("off", "auto", "heuristic")  # how K is chosen: fixed, expected tokens/s, Hugging Face's +2/-1
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     drafter: str = "none"
-    draft_max: int = 8  # K: the most tokens drafted per step
+    draft_max: int = 8  # K: the most tokens drafted per step (the ceiling when adaptive is on)
+    adaptive: str = "off"  # one of ADAPTIVE
     temperature: float = 0.0
     top_k: int = 40
     top_p: float = 0.95
@@ -60,6 +62,10 @@ def validate(name: str, value: Any) -> Any:
     if name == "drafter":
         if value not in DRAFTERS:
             raise WorkbenchError(f"unknown drafter {value!r}: choose one of {', '.join(DRAFTERS)}")
+        return value
+    if name == "adaptive":
+        if value not in ADAPTIVE:
+            raise WorkbenchError(f"adaptive K must be one of {', '.join(ADAPTIVE)}, not {value!r}")
         return value
     if name not in _LIMITS:
         raise WorkbenchError(f"unknown setting {name!r}")

@@ -12,7 +12,7 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Label, Select, Static
 
-from ...engine.settings import DRAFTERS, Settings
+from ...engine.settings import ADAPTIVE, DRAFTERS, Settings
 
 # name -> (label, step, decimals); the order is the order on screen
 FIELDS: dict[str, tuple[str, float, int]] = {
@@ -78,6 +78,8 @@ class ControlsPanel(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Label("drafter")
         yield Select([(d, d) for d in DRAFTERS], value=self._initial.drafter, allow_blank=False, id="drafter")
+        yield Label("adaptive K")
+        yield Select([(a, a) for a in ADAPTIVE], value=self._initial.adaptive, allow_blank=False, id="adaptive")
         for name, (label, _step, _dec) in FIELDS.items():
             yield Label(label)
             yield SettingInput(id=name, type="number" if FIELDS[name][2] else "integer", select_on_focus=True)
@@ -91,10 +93,11 @@ class ControlsPanel(VerticalScroll):
             value = n_predict if name == "n_predict" else getattr(settings, name)
             if not field.has_focus or field.value == "" or name == force:
                 field.value = fmt(value, decimals)
-        select = self.query_one("#drafter", Select)
-        if select.value != settings.drafter:
-            with select.prevent(Select.Changed):  # showing a value is not the user choosing it
-                select.value = settings.drafter
+        for name in ("drafter", "adaptive"):
+            select = self.query_one(f"#{name}", Select)
+            if select.value != getattr(settings, name):
+                with select.prevent(Select.Changed):  # showing a value is not the user choosing it
+                    select.value = getattr(settings, name)
 
     def set_experts(self, enabled: bool, reason: str) -> None:
         self.query_one("#experts", SettingInput).disabled = not enabled
@@ -121,6 +124,6 @@ class ControlsPanel(VerticalScroll):
     def _blurred(self, event: Input.Blurred) -> None:
         self.post_message(self.Apply(event.input.id or "", event.value))
 
-    @on(Select.Changed, "#drafter")
-    def _drafter(self, event: Select.Changed) -> None:
-        self.post_message(self.Apply("drafter", str(event.value)))
+    @on(Select.Changed)
+    def _selected(self, event: Select.Changed) -> None:
+        self.post_message(self.Apply(event.select.id or "", str(event.value)))

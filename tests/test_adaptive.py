@@ -1,0 +1,67 @@
+"""Adaptive K on a simulated machine: it must settle on the best fixed K of that machine."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from workbench.engine.adaptive import AdaptiveK, HeuristicK
+
+
+def simulate(policy, cost, accept, steps: int, k_max: int, seed: int = 0) -> tuple[list[int], float]:
+    """Run a policy against a machine with step cost cost(k) and per-position acceptance accept[i];
+    returns the Ks it chose and its tokens per second."""
+    rng = np.random.default_rng(seed)
+    chosen, tokens, seconds = [], 0, 0.0
+    for _ in range(steps):
+        k = policy.choose(k_max)
+        accepted = 0
+        while accepted < k and rng.random() < accept[accepted]:
+            accepted += 1
+        spent = cost(k) * rng.uniform(0.95, 1.05)  # timing noise
+        policy.observe(k, accepted, spent)
+        chosen.append(k)
+        tokens += accepted + 1
+        seconds += spent
+    return chosen, tokens / seconds
+
+
+def best_fixed(cost, accept, k_max: int) -> tuple[int, float]:
+    rates = [(1 + np.cumprod(accept[:k]).sum()) / cost(k) for k in range(k_max + 1)]
+    return int(np.argmax(rates)), float(max(rates))
+
+
+MACHINES = {
+    # CPU-like: the verify batch grows costly quickly (measured shape: 8 tokens ~3x one)
+    "cpu, good draft": (lambda k: 0.015 * (1 + 0.25 * k + 0.01 * k * k), np.full(32, 0.85)),
+    "cpu, poor draft": (lambda k: 0.015 * (1 + 0.25 * k + 0.01 * k * k), np.full(32, 0.35)),
+    # GPU-like: verifying more tokens is nearly free, long drafts pay
+    "flat cost": (lambda k: 0.02 * (1 + 0.02 * k), np.full(32, 0.9)),
+    # acceptance that falls with position
+    "falling acceptance": (lambda k: 0.015 * (1 + 0.3 * k), np.linspace(0.95, 0.3, 32)),
+}
+
+
+@pytest.mark.parametrize("name", list(MACHINES))
+def test_adaptive_k_converges_to_the_best_fixed_k(name):
+    cost, accept = MACHINES[name]
+    k_max = 24
+    best_k, best_rate = best_fixed(cost, accept, k_max)
+    chosen, _ = simulate(AdaptiveK(k_max=k_max), cost, accept, 3000, k_max)
+    settled = np.bincount(chosen[-600:]).argmax()
+    assert abs(int(settled) - best_k) <= 1, (name, settled, best_k)
+    # and its tokens/s over the settled part is within a few percent of the best fixed K
+    _, rate = simulate(AdaptiveK(k_max=k_max), cost, accept, 3000, k_max, seed=1)
+    assert rate >= 0.9 * best_rate, (name, rate, best_rate)
+
+
+def test_heuristic_schedule_follows_hugging_face():
+    h = HeuristicK(start=5)
+    assert h.choose(16) == 5
+    h.observe(5, 5, 0.1)
+    assert h.choose(16) == 7
+    h.observe(7, 3, 0.1)
+    assert h.choose(16) == 6
+    for _ in range(10):
+        h.observe(h.choose(16), 0, 0.1)
+    assert h.choose(16) == 1

@@ -1,0 +1,111 @@
+"""The grid runner, the suites, the tuner and their commands on the tiny models."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+
+import pytest
+
+from workbench import suites
+from workbench.bench import Config, expand, run_grid, tune
+from workbench.engine.errors import WorkbenchError
+from workbench.engine.models import LoadOptions
+from workbench.engine.session import Engine
+
+PROMPTS = ["the model is fast and the draft is slow and the model", "Hello world, this is a test of"]
+
+
+@pytest.fixture(scope="module")
+def pair_engine(tiny_target, tiny_draft):
+    e = Engine.load(tiny_target, tiny_draft, LoadOptions(n_ctx=512, n_threads=2))
+    yield e
+    e.close()
+
+
+def test_expand_makes_the_grid():
+    configs = expand(["none", "lookup", "draft"], [2, "auto"], [0.0, 0.7], [2, 3], [0])
+    assert Config("none", 0, 0.7) in configs
+    assert Config("lookup", "auto", 0.0, 2) in configs and Config("lookup", 2, 0.7, 3) in configs
+    assert sum(c.drafter == "draft" for c in configs) == 4  # n-gram sizes only multiply lookup and cascade
+    assert Config("lookup", 8, 0.0, 3).settings()["draft_max"] == 8
+    assert Config("lookup", "auto").settings()["adaptive"] == "auto"
+
+
+def test_grid_measures_every_configuration_beside_its_baseline(pair_engine):
+    configs = expand(["lookup", "draft"], [2, 4], [0.0], [3], [0])
+    results = run_grid(pair_engine, PROMPTS, configs, 24, repeat=2)
+    by = {r.config: r for r in results}
+    assert set(by) == {*configs, Config("none", 0)}
+    assert all(len(r.rates) == 2 and r.rate > 0 for r in results)
+    assert by[Config("none", 0)].speedup == 1.0
+    plain_texts = by[Config("none", 0)].texts
+    assert all(r.texts == plain_texts for r in results)  # greedy: every configuration writes the same text
+
+
+def test_tuner_beats_the_median_of_the_grid(pair_engine):
+    grid = run_grid(pair_engine, PROMPTS, expand(["draft", "lookup", "suffix", "cascade"], [2, 4, 8, 16, "auto"],
+                                                 [0.0], [2, 3, 4], [0]), 32, repeat=1)
+    winner, history = tune(pair_engine, PROMPTS, ["draft", "lookup", "suffix", "cascade"], [0.0], [2, 3, 4], 32)
+    rates = {r.config: r.rate for r in grid if r.config.drafter != "none"}
+    # judged on the grid's own measurement of the winner, so run-to-run noise does not decide
+    assert rates.get(winner.config, winner.rate) >= statistics.median(rates.values())
+    assert len(history) < 2 * len(rates)
+
+
+def test_suites(tmp_path):
+    assert len(suites.load("grounded")) == 3 and all(suites.load(name) for name in suites.BUILTIN)
+    questions = suites.load("spec-bench:summarization:2", "../shared/bench/spec_bench/question.jsonl")
+    assert len(questions) == 2 and all(len(q) > 100 for q in questions)
+    j = tmp_path / "p.jsonl"
+    j.write_text('{"prompt": "one"}\n{"turns": ["two", "ignored"]}\n{"text": "three"}\n')
+    assert suites.load(str(j)) == ["one", "two", "three"]
+    t = tmp_path / "p.txt"
+    t.write_text("first prompt\nstill first\n\nsecond prompt\n")
+    assert suites.load(str(t)) == ["first prompt\nstill first", "second prompt"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "ok"}\nnot json\n')
+    with pytest.raises(WorkbenchError, match="line 2 is not JSON"):
+        suites.load(str(bad))
+    with pytest.raises(WorkbenchError, match="no suite"):
+        suites.load("nothing-like-this")
+    with pytest.raises(WorkbenchError, match="categories"):
+        suites.load("spec-bench:poetry", "../shared/bench/spec_bench/question.jsonl")
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "workbench.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_bench_command_output_in_a_pipe(tiny_target, tiny_draft, tmp_path):
+    out, table = tmp_path / "bench.json", tmp_path / "bench.csv"
+    r = cli("bench", "-m", str(tiny_target), "-md", str(tiny_draft), "--drafters", "none,lookup,draft", "--k", "2,4",
+            "-n", "16", "--repeat", "1", "--suite", "agentic", "--json", str(out), "--csv", str(table))
+    assert r.returncode == 0, r.stderr
+    assert "\x1b[" not in r.stdout and "\x1b[" not in r.stderr  # no escape codes when not a terminal
+    assert "vs plain" in r.stdout and "tokens/s against K" in r.stdout
+    data = json.loads(out.read_text())
+    assert data["kind"] == "workbench-bench" and len(data["results"]) == 5
+    assert table.read_text().splitlines()[0].startswith("drafter,k,")
+
+
+def test_tune_command_saves_a_preset(tiny_target, tiny_draft, tmp_path):
+    env_home = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
+    import os
+
+    r = subprocess.run([sys.executable, "-m", "workbench.cli", "tune", "-m", str(tiny_target), "-md", str(tiny_draft),
+                        "-n", "16", "--suite", "chat", "--save", "mine"], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, **env_home})
+    assert r.returncode == 0, r.stderr
+    assert "best:" in r.stdout and "x plain decoding" in r.stdout
+    saved = tmp_path / "config" / "workbench" / "presets" / "mine.toml"
+    assert saved.is_file() and "drafter" in saved.read_text()
+
+
+def test_bench_refuses_bad_lists(tiny_target):
+    r = cli("bench", "-m", str(tiny_target), "--k", "2,x")
+    assert r.returncode == 1 and "--k takes a comma-separated list" in r.stderr
+    r = cli("bench", "-m", str(tiny_target), "--drafters", "eagle")
+    assert r.returncode == 1 and "unknown drafter" in r.stderr

@@ -1,0 +1,120 @@
+"""Prompt suites for benchmarks and tuning: built-in ones, Spec-Bench's question file, the user's files.
+
+- built-in: `grounded`, `code-edit`, `agentic`, `chat` (a few prompts each, written for this project);
+- `spec-bench:<category>[:N]`: the first N (default 4) questions of a Spec-Bench category, read from
+  --spec-bench (question.jsonl: summarization, rag, translation, qa, math_reasoning, and the MT-bench ones);
+- a file: .jsonl (one object a line with "prompt", "text" or Spec-Bench's "turns") or plain text
+  (prompts separated by blank lines).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .engine.errors import WorkbenchError
+
+_NOTES = """The meeting on Tuesday agreed three things. First, the release moves from May to June because the
+payment provider needs two more weeks of testing. Second, Priya will own the migration guide and share a draft
+by Friday. Third, the old export endpoint stays until the end of the year, with a warning in every response."""
+
+_CODE = '''def load_config(path):
+    with open(path) as f:
+        data = json.load(f)
+    if "name" not in data:
+        raise ValueError("config has no name")
+    if "version" not in data:
+        raise ValueError("config has no version")
+    return data'''
+
+BUILTIN: dict[str, list[str]] = {
+    "grounded": [
+        f"Here are meeting notes:\n\n{_NOTES}\n\nSummarise the notes as three bullet points, reusing their wording.",
+        f"Here are meeting notes:\n\n{_NOTES}\n\nWho owns the migration guide, and when is the draft due? Quote the notes.",
+        "Here is a product description: The Aurora desk lamp has a dimmable LED, a USB-C port for charging a phone, "
+        "and an arm that folds flat for travel. It comes in black, white and sage green.\n\n"
+        "Write a short advert that mentions every feature in the description.",
+    ],
+    "code-edit": [
+        f"Here is a Python function:\n\n{_CODE}\n\nRewrite it so that it uses pathlib.Path.read_text instead of open. "
+        "Keep everything else the same and show the whole function.",
+        f"Here is a Python function:\n\n{_CODE}\n\nAdd type hints and a docstring. Show the whole function.",
+    ],
+    "agentic": [
+        'List five cities as JSON objects, one per line, each like {"city": "Paris", "country": "France", '
+        '"continent": "Europe"}.',
+        "Write a numbered checklist of ten steps for deploying a web service, each step in the form "
+        "'Step N: <action> - Status: pending'.",
+        'Produce a JSON array of six tasks, each {"id": N, "title": "...", "done": false, "owner": "team"}.',
+    ],
+    "chat": [
+        "What are three good habits for writing clear emails?",
+        "Explain in a few sentences why the sky is blue.",
+        "Give me a short recipe for a tomato soup.",
+    ],
+}
+
+
+def spec_bench(path: str | Path, category: str, count: int = 4) -> list[str]:
+    try:
+        lines = Path(path).expanduser().read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise WorkbenchError(f"{path}: no such Spec-Bench file (give its path with --spec-bench)") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise WorkbenchError(f"{path}: cannot read ({e})") from None
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise WorkbenchError(f"{path}: line {number} is not JSON") from None
+    chosen = [r["turns"][0] for r in rows if r.get("category") == category and r.get("turns")]
+    if not chosen:
+        cats = sorted({str(r.get("category")) for r in rows})
+        raise WorkbenchError(f"no Spec-Bench questions in category {category!r}; categories: {', '.join(cats)}")
+    return chosen[:count]
+
+
+def read_file(path: str | Path) -> list[str]:
+    p = Path(path).expanduser()
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise WorkbenchError(f"{path}: no such prompt file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise WorkbenchError(f"{path}: cannot read ({e})") from None
+    if p.suffix == ".jsonl":
+        prompts = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                raise WorkbenchError(f"{path}: line {number} is not JSON") from None
+            prompt = row.get("prompt") or row.get("text") or (row.get("turns") or [None])[0] if isinstance(row, dict) else None
+            if not isinstance(prompt, str):
+                raise WorkbenchError(f'{path}: line {number} has no "prompt", "text" or "turns"')
+            prompts.append(prompt)
+    else:
+        prompts = [block.strip() for block in text.split("\n\n") if block.strip()]
+    if not prompts:
+        raise WorkbenchError(f"{path} holds no prompts")
+    return prompts
+
+
+def load(name: str, spec_bench_path: str | Path = "../shared/bench/spec_bench/question.jsonl") -> list[str]:
+    """A suite by name (built-in or spec-bench:<category>[:N]) or by file path."""
+    if name in BUILTIN:
+        return list(BUILTIN[name])
+    if name.startswith("spec-bench:"):
+        _, category, *count = name.split(":")
+        try:
+            n = int(count[0]) if count else 4
+        except ValueError:
+            raise WorkbenchError(f"{name}: the count after the category must be a whole number") from None
+        return spec_bench(spec_bench_path, category, n)
+    if Path(name).expanduser().exists():
+        return read_file(name)
+    raise WorkbenchError(f"no suite {name!r}: use {', '.join(BUILTIN)}, spec-bench:<category>[:N] or a file")
