@@ -109,3 +109,25 @@ def test_bench_refuses_bad_lists(tiny_target):
     assert r.returncode == 1 and "--k takes a comma-separated list" in r.stderr
     r = cli("bench", "-m", str(tiny_target), "--drafters", "eagle")
     assert r.returncode == 1 and "unknown drafter" in r.stderr
+
+
+async def test_results_open_in_the_app(tmp_path):
+    from workbench.app.app import WorkbenchApp
+    from workbench.app.results import ResultsScreen, load_results
+
+    path = tmp_path / "r.json"
+    rows = [{"drafter": "none", "k": 0, "temperature": 0, "ngram": 3, "tokens_per_second": 40.0, "speedup": 1.0,
+             "acceptance": 0},
+            {"drafter": "lookup", "k": 4, "temperature": 0, "ngram": 3, "tokens_per_second": 52.0, "speedup": 1.3,
+             "acceptance": 0.5},
+            {"drafter": "lookup", "k": 8, "temperature": 0, "ngram": 3, "tokens_per_second": 47.0, "speedup": 1.18,
+             "acceptance": 0.4}]
+    path.write_text(json.dumps({"kind": "workbench-bench", "results": rows}))
+    app = WorkbenchApp(results=(load_results(path), path.name))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, ResultsScreen)
+        assert app.screen.query_one("DataTable").row_count == 3
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    with pytest.raises(WorkbenchError, match="not a workbench bench"):
+        load_results(tmp_path / "bad.json")

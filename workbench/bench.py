@@ -136,12 +136,12 @@ def tune(engine: Engine, prompts: list[str], drafters: list[str], temps: list[fl
          n_predict: int, progress: Callable[[str], None] | None = None) -> tuple[Result, list[Result]]:
     """Successive halving, then a finer K around the survivor.
 
-    Round 1 measures every coarse configuration (K in 2, 4, 8, 16 and adaptive) on one prompt with a
-    quarter of the tokens; each round keeps the best third and doubles tokens and prompts. The survivor's
+    Round 1 measures every coarse configuration (K in 2, 8 and adaptive: coarse to fine) on one prompt
+    with a quarter of the tokens; each round keeps the best third and doubles tokens and prompts. The survivor's
     K is then refined (K/2 .. 2K and K +/- 2) at full budget beside the plain baseline. Most of the time
     goes to configurations that are still in the race; hopeless ones cost one short run.
     """
-    coarse = expand(drafters, [2, 4, 8, 16, "auto"], temps, ngrams, [0])
+    coarse = expand(drafters, [2, 8, "auto"], temps, ngrams, [0])
     alive = [c for c in coarse if c.drafter != "none"]
     budget, n_prompts = max(16, n_predict // 4), 1
     history: list[Result] = []

@@ -129,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
                                       "cascade drafter, generating on a built-in grounded prompt.")
     add_app_args(demo)
     demo.add_argument("-n", "--n-predict", type=int, default=400, metavar="N")
+    results = sub.add_parser("results", help="show a bench or tune results file in the app",
+                             description="Open the app on a results file written by bench --json or tune --json.")
+    results.add_argument("results_file", metavar="RESULTS.json")
+    add_app_args(results)
     replay = sub.add_parser("replay", help="play a recorded session back in the app (no model needed)",
                             description="Play a recording (--record) back in the app: same colours, plots and "
                                         "stats. Space pauses, n steps one verify step, + and - change the speed.")
@@ -181,13 +185,18 @@ def engine_from_args(args: argparse.Namespace, drafter: str = "none") -> Engine:
     return Engine.load(model, args.draft, options)
 
 
-def open_app(args: argparse.Namespace) -> int:
+def set_colors(args: argparse.Namespace) -> None:
+    """--colors, as the environment variable Textual reads when it is imported: call before importing it."""
     import os
 
+    if args.colors != "auto":
+        os.environ["TEXTUAL_COLOR_SYSTEM"] = args.colors
+
+
+def open_app(args: argparse.Namespace) -> int:
     from .engine.models import LoadOptions
 
-    if args.colors != "auto":  # Textual reads this when it is imported, so set it first
-        os.environ["TEXTUAL_COLOR_SYSTEM"] = args.colors
+    set_colors(args)
     settings = settings_from_args(args).snapshot()
     prompt = ""
     if args.prompt is not None or args.file is not None:
@@ -231,14 +240,24 @@ def open_demo(args: argparse.Namespace) -> int:
     return open_app(args)
 
 
-def open_replay(args: argparse.Namespace) -> int:
-    import os
+def open_results(args: argparse.Namespace) -> int:
+    from pathlib import Path
 
+    set_colors(args)
+    from .app.results import load_results
+
+    data = load_results(args.results_file)
+    from .app.app import WorkbenchApp
+
+    WorkbenchApp(theme=args.theme, results=(data, Path(args.results_file).name)).run()
+    return 0
+
+
+def open_replay(args: argparse.Namespace) -> int:
     from .engine.errors import WorkbenchError
     from .engine.record import load
 
-    if args.colors != "auto":
-        os.environ["TEXTUAL_COLOR_SYSTEM"] = args.colors
+    set_colors(args)
     if not 0.05 <= args.speed <= 100:
         raise WorkbenchError(f"--speed must be from 0.05 to 100, not {args.speed}")
     header, events = load(args.recording)
@@ -265,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
             return open_demo(args)
         if args.command == "replay":
             return open_replay(args)
+        if args.command == "results":
+            return open_results(args)
         if args.command == "experts":
             from .experts import experts_command
 

@@ -146,8 +146,9 @@ class WorkbenchApp(App[None]):
                  chat: bool = True, autostart: bool = False, load_options: Any = None,
                  transcripts_dir: Path | None = None, record: str | None = None,
                  replay: tuple[dict[str, Any], list[tuple[float, Event]]] | None = None, replay_speed: float = 1.0,
-                 replay_name: str = "") -> None:
+                 replay_name: str = "", results: tuple[dict[str, Any], str] | None = None) -> None:
         super().__init__()
+        self.results = results
         self.record_path = record
         self.recorder: Any = None
         self.replay = replay
@@ -184,9 +185,9 @@ class WorkbenchApp(App[None]):
         with Horizontal(id="body"):
             with TabbedContent(id="sidebar"):
                 with TabPane("Controls", id="tab-controls"):
-                    yield ControlsPanel(self.settings.snapshot(), id="controls")
+                    yield ControlsPanel(self.settings.snapshot(), id="controls", classes="sidebar-panel")
                 with TabPane("Models", id="tab-models"):
-                    yield ModelsPanel(id="models")
+                    yield ModelsPanel(id="models", classes="sidebar-panel")
                 with TabPane("System", id="tab-system"):
                     yield SystemPanel(id="system")
             with Vertical(id="center"):
@@ -216,6 +217,10 @@ class WorkbenchApp(App[None]):
         self.set_interval(1 / PLOT_HZ, self._replot)
         self._update_status()
         init = self._initial
+        if self.results is not None:
+            from .results import ResultsScreen
+
+            self.push_screen(ResultsScreen(*self.results))
         if self.replay is not None:
             self._start_replay()
             return
@@ -715,6 +720,34 @@ class WorkbenchApp(App[None]):
             self.replay_speed = min(100.0, max(0.05, self.replay_speed * factor))
             self.notify(f"replay speed {self.replay_speed:g}x", timeout=2)
 
+    def action_open_results(self) -> None:
+        """Ask for a results file path and show it."""
+        from textual.widgets import Input as _Input
+
+        from .results import ResultsScreen, load_results
+
+        class Ask(ModalScreen[str]):
+            DEFAULT_CSS = "Ask { align: center middle; } Ask Input { width: 70; }"
+
+            def compose(self) -> ComposeResult:
+                yield _Input(placeholder="results.json (from workbench bench --json), Enter to open, Esc to cancel")
+
+            def on_input_submitted(self, event: _Input.Submitted) -> None:
+                self.dismiss(event.value)
+
+            def key_escape(self) -> None:
+                self.dismiss("")
+
+        def show(path: str | None) -> None:
+            if not path:
+                return
+            try:
+                self.push_screen(ResultsScreen(load_results(path), Path(path).name))
+            except WorkbenchError as e:
+                self.notify(str(e), severity="error")
+
+        self.push_screen(Ask(), show)
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
@@ -767,6 +800,7 @@ class WorkbenchApp(App[None]):
             ("Record", "Record the following runs as JSON lines for `workbench replay` (ctrl+r)", self.action_record),
             ("Toggle chat template", "Apply the model's chat template to the prompt, or send it raw (ctrl+t)",
              self.action_toggle_chat),
+            ("Open results", "Show a bench or tune results file (JSON) in the plots", self.action_open_results),
             ("Measure expert counts", "MoE target: perplexity, agreement and tokens/s per expert count",
              self.action_measure_experts),
             ("Help", "Keys and legend (F1)", self.action_help),

@@ -51,18 +51,7 @@ class SettingInput(Input):
 
 
 class ControlsPanel(VerticalScroll):
-    DEFAULT_CSS = """
-    ControlsPanel { padding: 0 1; scrollbar-size-vertical: 1; }
-    ControlsPanel Label { margin-top: 1; color: $text-muted; }
-    ControlsPanel SettingInput { height: 1; border: none; padding: 0 1; background: $panel; }
-    ControlsPanel SettingInput:focus { background: $primary 30%; }
-    ControlsPanel SettingInput.-invalid { background: $error 30%; }
-    ControlsPanel Select { height: 1; }
-    ControlsPanel SelectCurrent { border: none; height: 1; padding: 0 1; background: $panel; }
-    ControlsPanel Select:focus SelectCurrent { background: $primary 30%; }
-    ControlsPanel SelectOverlay { border: round $primary; }
-    ControlsPanel #experts-reason { color: $text-muted; text-style: italic; height: auto; }
-    """
+    # the look of sidebar fields is shared with the models panel: see .sidebar-panel in workbench.tcss
 
     class Apply(Message):
         """The user asks for a setting value (the app validates and answers by calling show())."""
@@ -71,8 +60,8 @@ class ControlsPanel(VerticalScroll):
             super().__init__()
             self.name, self.value = name, value
 
-    def __init__(self, initial: Settings, *, id: str | None = None) -> None:
-        super().__init__(id=id)
+    def __init__(self, initial: Settings, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
         self._initial = initial
 
     def compose(self) -> ComposeResult:

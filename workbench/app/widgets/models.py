@@ -35,18 +35,7 @@ class PathSuggester(Suggester):
 
 
 class ModelsPanel(VerticalScroll):
-    DEFAULT_CSS = """
-    ModelsPanel { padding: 0 1; scrollbar-size-vertical: 1; }
-    ModelsPanel Label { margin-top: 1; color: $text-muted; }
-    ModelsPanel Input { height: 1; border: none; padding: 0 1; background: $panel; }
-    ModelsPanel Input:focus { background: $primary 30%; }
-    ModelsPanel .facts { height: auto; margin-top: 1; }
-    ModelsPanel Button { min-width: 8; height: 1; border: none; margin: 1 1 0 0; }
-    ModelsPanel Horizontal { height: auto; }
-    ModelsPanel Select { height: 1; }
-    ModelsPanel SelectCurrent { border: none; height: 1; padding: 0 1; background: $panel; }
-    ModelsPanel Select:focus SelectCurrent { background: $primary 30%; }
-    """
+    # field styles: .sidebar-panel in workbench.tcss
 
     class Load(Message):
         def __init__(self, target: str, draft: str) -> None:
