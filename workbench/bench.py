@@ -77,6 +77,7 @@ def measure_once(engine: Engine, prompts: list[str], config: Config, n_predict: 
     drafted = accepted = drafted_steps = 0
     texts = []
     start = time.perf_counter()
+    engine.k_policies.clear()  # adaptive K learns within a measurement, not from the configurations before it
     for prompt in prompts:
         engine.forget()  # the suffix cache would otherwise replay earlier repetitions' output
         t = engine.generate(prompt, n_predict, **config.settings())

@@ -33,14 +33,27 @@ class DraftModelDrafter:
     def reset(self) -> None:
         pass  # the prefix comparison in propose() handles a new request as well as a rollback
 
-    def _sync(self, context: list[int]) -> np.ndarray:
-        """Bring the draft cache to `context`; returns the logits after its last token."""
+    def _rewind(self, context: list[int]) -> int:
+        """Keep the cached prefix shared with context[:-1] (the last token is always evaluated again, for its
+        logits); roll back the rest (last step's rejected or unverified drafts). Returns the kept length."""
         keep = 0
-        limit = min(len(self._cached), len(context) - 1)  # re-evaluate at least the last token for its logits
+        limit = min(len(self._cached), len(context) - 1)
         while keep < limit and self._cached[keep] == context[keep]:
             keep += 1
         self.model.truncate(keep)
         del self._cached[keep:]
+        return keep
+
+    def prepare(self, context: list[int]) -> None:
+        """Evaluate the prompt into the draft cache during prompt processing, so that the first draft step
+        does not pay for it (and the decode-time figures stay about decoding)."""
+        keep = self._rewind(context)
+        self.model.eval(context[keep:-1])
+        self._cached.extend(context[keep:-1])
+
+    def _sync(self, context: list[int]) -> np.ndarray:
+        """Bring the draft cache to `context`; returns the logits after its last token."""
+        keep = self._rewind(context)
         logits = self.model.eval(context[keep:], logits="last")[-1]
         self._cached.extend(context[keep:])
         return logits

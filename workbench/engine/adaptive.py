@@ -20,6 +20,7 @@ import numpy as np
 
 PRIOR_ACCEPTANCE = 0.6
 PRIOR_SLOPE = 0.15  # a drafted token's cost relative to a plain step, before anything is measured
+SEED_KS = (1, 4, 2, 8, 3, 16)  # lengths tried first, one step each, so the cost line has points to stand on
 
 
 class AdaptiveK:
@@ -55,8 +56,10 @@ class AdaptiveK:
         return int(np.argmax(expected / self.costs(k_max)))
 
     def choose(self, k_max: int) -> int:
-        best = self.best(k_max)
         self.steps += 1
+        if self.steps <= len(SEED_KS):  # first lay out the cost curve at a spread of lengths
+            return min(SEED_KS[self.steps - 1], k_max, len(self.accept))
+        best = self.best(k_max)
         if self.explore_every and self.steps % self.explore_every == 0:
             self._explore_up = not self._explore_up
             neighbour = best + 1 if self._explore_up else best - 1

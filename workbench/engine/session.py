@@ -58,6 +58,7 @@ class Engine:
         self.experts = 0  # experts per token forced on the target; 0: the model's own count
         self.draft_experts = 0  # the same for the draft model
         self.warnings: list[str] = []  # things the user should know about this pair (memory, sizes)
+        self.k_policies: dict[tuple[str, str], AdaptiveK | HeuristicK] = {}  # (adaptive kind, drafter) -> policy
         if draft is not None:
             check_compatible(VocabFacts.of(target), VocabFacts.of(draft))
         # Why speculation is off for this target, if it is: a recurrent state cannot be cut back to
@@ -180,7 +181,6 @@ class Session:
         self._applied: Settings | None = None
         self._rng = np.random.default_rng(settings.snapshot().seed)
         self._finished = False
-        self._policies: dict[str, AdaptiveK | HeuristicK] = {}
 
     @property
     def output(self) -> list[int]:
@@ -209,6 +209,8 @@ class Session:
         target.truncate(keep)
         target.eval(want[keep:])
         self.engine._target_tokens = list(want)
+        if self.settings.snapshot().drafter in ("draft", "cascade") and "draft" in self.engine.drafters:
+            self.engine.drafters["draft"].prepare(self.context)  # the draft model reads the prompt too
         yield PromptEvent(len(want) - keep, time.perf_counter() - start)
 
     def _apply_experts(self, s: Settings, prefill: bool = True) -> Iterator[Event]:
@@ -270,7 +272,7 @@ class Session:
                     refused.add(drafter_name)
                     yield NoticeEvent(why_not)
                 drafter_name = "none"
-            policy = self._policy(s) if drafter_name != "none" else None
+            policy = self._policy(s, drafter_name) if drafter_name != "none" else None
             k = min(policy.choose(s.draft_max) if policy else s.draft_max, room, n_predict - produced - 1)
             t0 = time.perf_counter()
             proposal = Proposal()
@@ -306,13 +308,15 @@ class Session:
                 yield DoneEvent("eos", f"end of generation after {produced} tokens")
                 return
 
-    def _policy(self, s: Settings) -> AdaptiveK | HeuristicK | None:
-        """The K policy the settings ask for; each keeps what it learnt for the whole session."""
+    def _policy(self, s: Settings, drafter: str) -> AdaptiveK | HeuristicK | None:
+        """The K policy the settings ask for. It lives in the engine, per drafter, so what it learnt about
+        this machine's costs and this drafter's acceptance carries over from request to request."""
         if s.adaptive == "off":
             return None
-        if s.adaptive not in self._policies:
-            self._policies[s.adaptive] = AdaptiveK() if s.adaptive == "auto" else HeuristicK(min(5, max(1, s.draft_max)))
-        return self._policies[s.adaptive]
+        key = (s.adaptive, drafter)
+        if key not in self.engine.k_policies:
+            self.engine.k_policies[key] = AdaptiveK() if s.adaptive == "auto" else HeuristicK(min(5, max(1, s.draft_max)))
+        return self.engine.k_policies[key]
 
     def _token_events(self, proposal: Proposal, n_acc: int, nxt: int, n_emitted: int) -> Iterator[TokenEvent]:
         """Accepted drafts, then the rejected ones (shown where they were proposed), then the target's token."""
