@@ -20,7 +20,8 @@ import numpy as np
 
 PRIOR_ACCEPTANCE = 0.6
 PRIOR_SLOPE = 0.15  # a drafted token's cost relative to a plain step, before anything is measured
-SEED_KS = (1, 4, 2, 8, 3, 16)  # lengths tried first, one step each, so the cost line has points to stand on
+SEED_KS = (0, 1, 4, 2, 8, 3, 16)  # lengths tried first, one step each: a plain step (often cheaper than the
+# line through drafted steps suggests, having no draft model in it) and a spread for the cost line to stand on
 
 
 class AdaptiveK:
