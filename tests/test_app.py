@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
 
 from workbench.app.app import WorkbenchApp
 from workbench.app.widgets.stream import TokenStream

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.events import DoneEvent, Fate, NoticeEvent, SettingsEvent, Source, StepEvent, TokenEvent
+from workbench.engine.events import Fate, SettingsEvent, Source, StepEvent
 from workbench.engine.models import LoadOptions, Model
 from workbench.engine.sampling import SamplingParams, probabilities
 from workbench.engine.settings import LiveSettings

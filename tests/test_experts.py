@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.events import NoticeEvent, SettingsEvent, StepEvent
+from workbench.engine.events import StepEvent
 from workbench.engine.gguf_info import inspect
 from workbench.engine.models import LoadOptions, Model, expert_options
 from workbench.engine.session import Engine
