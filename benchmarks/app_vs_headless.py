@@ -15,7 +15,7 @@ import asyncio
 import statistics
 
 from workbench.app.app import WorkbenchApp
-from workbench.bench import spec_bench_prompt
+from workbench.suites import spec_bench
 from workbench.defaults import resolve_model
 from workbench.engine.models import LoadOptions
 from workbench.engine.session import Engine
@@ -45,7 +45,7 @@ def main() -> None:
     p.add_argument("--category", default="summarization")
     p.add_argument("-t", "--threads", type=int, default=2, help="llama.cpp threads (default 2)")
     args = p.parse_args()
-    question = spec_bench_prompt(args.spec_bench, args.category)
+    question = spec_bench(args.spec_bench, args.category, 1)[0]
     settings = Settings(drafter=args.drafter, draft_max=6)
     engine = Engine.load(resolve_model(args.model), None, LoadOptions(n_threads=args.threads))
     prompt = engine.target.chat_prompt(question)

@@ -29,7 +29,11 @@ class TokenPrinter:
         if colour:
             from rich.console import Console
 
+            from .palette import theme_tokens
+
             self.console = Console(file=out, highlight=False, soft_wrap=True)
+            # the app's default hues, and the terminal's own foreground for the target's tokens
+            self.colours = {**theme_tokens(), "target": "default"}
 
     def show(self, event: Event) -> None:
         if not isinstance(event, TokenEvent) or not event.piece:
@@ -37,7 +41,7 @@ class TokenPrinter:
         if self.console is not None:
             from .palette import style
 
-            self.console.print(event.piece, style=style(event.source, event.fate), end="", markup=False)
+            self.console.print(event.piece, style=style(event.source, event.fate, self.colours), end="", markup=False)
         elif event.emitted:
             self.out.write(event.piece)
 

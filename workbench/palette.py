@@ -1,32 +1,33 @@
-"""The token legend (DESIGN.md section 4) as Rich styles, for the headless printer.
+"""The token legend (DESIGN.md section 4), one definition for the app and the headless printer.
 
 One hue per source; accepted tokens bright, rejected dim and struck through, the target's own
 correction/bonus tokens in the plain colour with an underline marking where a verify step ended.
+The hues come from a theme's [tokens] table (themes/*.toml), read here without Textual.
 """
 
 from __future__ import annotations
 
+import tomllib
+from functools import lru_cache
+
 from .engine.events import Fate, Source
+from .resources import data_dir
 
-SOURCE_COLOURS = {
-    Source.TARGET: "default",
-    Source.DRAFT: "#5fafff",  # blue
-    Source.LOOKUP: "#ffaf00",  # amber
-    Source.SUFFIX: "#d75fd7",  # magenta
-}
+DEFAULT_THEME = "workbench-dark"
 
 
-def style(source: Source, fate: Fate) -> str:
-    colour = SOURCE_COLOURS[source]
+@lru_cache(maxsize=8)
+def theme_tokens(name: str = DEFAULT_THEME) -> dict[str, str]:
+    """A theme's token colours: target, draft, lookup, suffix, marker."""
+    return tomllib.loads((data_dir("themes") / f"{name}.toml").read_text(encoding="utf-8"))["tokens"]
+
+
+def style(source: Source, fate: Fate, colours: dict[str, str]) -> str:
+    """A Rich style string for a token; `colours` maps source names (and "target") to colours."""
     if fate is Fate.REJECTED:
-        return f"dim strike {colour}"
+        return f"dim strike {colours[source.value]}"
     if fate in (Fate.CORRECTION, Fate.BONUS):
-        return f"underline {colour}"
+        return f"underline {colours['target']}"
     if fate is Fate.ACCEPTED:
-        return f"bold {colour}"
-    return colour
-
-
-LEGEND = [("target", style(Source.TARGET, Fate.PLAIN)), ("draft", style(Source.DRAFT, Fate.ACCEPTED)),
-          ("lookup", style(Source.LOOKUP, Fate.ACCEPTED)), ("suffix", style(Source.SUFFIX, Fate.ACCEPTED)),
-          ("rejected", "dim strike"), ("correction/bonus", "underline")]
+        return f"bold {colours[source.value]}"
+    return colours["target"]

@@ -30,6 +30,7 @@ from ..engine.events import DoneEvent, Event, NoticeEvent, SettingsEvent, StepEv
 from ..engine.models import LoadOptions, default_threads
 from ..engine.settings import LiveSettings, Settings, validate
 from ..engine.transcript import Transcript
+from ..palette import DEFAULT_THEME
 from .themes import load_themes, token_styles
 from .widgets.controls import ControlsPanel
 from .widgets.livetext import LiveText
@@ -41,7 +42,6 @@ from .widgets.system import SystemPanel
 DRAIN_HZ = 10
 SWITCH_INTERVAL = 0.0005  # seconds
 PLOT_HZ = 2
-DEFAULT_THEME = "workbench-dark"
 
 HELP = """\
 # workbench
@@ -169,6 +169,7 @@ class WorkbenchApp(App[None]):
         self.model_paths = ("", "")
         self.running = False
         self.saved_path: Path | None = None
+        self.prompt_text = ""  # the prompt of the run on screen, for its transcript
         self._unsaved = False
         self._inbox: deque[Event] = deque()
         self._plotted = -1
@@ -394,12 +395,17 @@ class WorkbenchApp(App[None]):
             return False
         return True
 
-    def action_run(self) -> None:
+    def _prompt_for_run(self) -> str | None:
+        """The prompt to run, or None (and a notification) when there is none or a run cannot start."""
         prompt = self.query_one("#prompt", TextArea).text
         if not prompt.strip():
             self.notify("write a prompt first", severity="warning")
-            return
-        if not self._can_start():
+            return None
+        return prompt if self._can_start() else None
+
+    def action_run(self) -> None:
+        prompt = self._prompt_for_run()
+        if prompt is None:
             return
         try:
             text = self.engine.target.chat_prompt(prompt) if self.chat else prompt
@@ -462,11 +468,8 @@ class WorkbenchApp(App[None]):
             self._inbox.append(DoneEvent("error", str(e)))
 
     def action_baseline(self) -> None:
-        prompt = self.query_one("#prompt", TextArea).text
-        if not prompt.strip():
-            self.notify("write a prompt first: the baseline decodes it plainly", severity="warning")
-            return
-        if not self._can_start():
+        prompt = self._prompt_for_run()
+        if prompt is None:
             return
         self.running = True
         self.notify("measuring plain decoding on this prompt...")
@@ -639,7 +642,7 @@ class WorkbenchApp(App[None]):
         from ..engine.record import Recorder
 
         try:
-            self.recorder = Recorder(path, {"prompt": getattr(self, "prompt_text", ""),
+            self.recorder = Recorder(path, {"prompt": self.prompt_text,
                                             "models": {"target": self.model_paths[0], "draft": self.model_paths[1]},
                                             "settings": asdict(self.settings.snapshot())})
         except WorkbenchError as e:
@@ -762,7 +765,7 @@ class WorkbenchApp(App[None]):
             return None
         models = {"target": self.model_paths[0], "draft": self.model_paths[1]}
         try:  # the same run saved again overwrites its own file
-            self.saved_path = transcripts.save(self.transcript, getattr(self, "prompt_text", ""),
+            self.saved_path = transcripts.save(self.transcript, self.prompt_text,
                                                self.settings.snapshot(), models, self.transcripts_dir, self.saved_path)
         except OSError as e:
             self.notify(f"cannot save the transcript: {e}", severity="error")

@@ -9,6 +9,7 @@ from rich.style import Style
 from textual.theme import Theme
 
 from ..engine.events import Fate, Source
+from ..palette import style
 from ..resources import data_dir
 
 TOKEN_KEYS = ("target", "draft", "lookup", "suffix", "marker")
@@ -28,14 +29,9 @@ def load_themes() -> tuple[Theme, ...]:
 
 
 def token_styles(variables: dict[str, str]) -> dict[tuple[Source, Fate] | str, Style]:
-    """The legend of DESIGN.md section 4 in the current theme's colours."""
-    colour = {s: variables.get(f"token-{s.value}", "default") for s in Source}
-    styles: dict[tuple[Source, Fate] | str, Style] = {}
-    for source in Source:
-        styles[(source, Fate.ACCEPTED)] = Style(color=colour[source], bold=True)
-        styles[(source, Fate.REJECTED)] = Style(color=colour[source], dim=True, strike=True)
-        styles[(source, Fate.PLAIN)] = Style(color=colour[Source.TARGET])
-        styles[(source, Fate.CORRECTION)] = Style(color=colour[Source.TARGET], underline=True)
-        styles[(source, Fate.BONUS)] = Style(color=colour[Source.TARGET], underline=True)
-    styles["marker"] = Style(color=variables.get("token-marker", "default"), italic=True)
+    """The legend of DESIGN.md section 4 (workbench.palette) in the current theme's colours."""
+    colours = {k: variables.get(f"token-{k}", "default") for k in TOKEN_KEYS}
+    styles: dict[tuple[Source, Fate] | str, Style] = {
+        (source, fate): Style.parse(style(source, fate, colours)) for source in Source for fate in Fate}
+    styles["marker"] = Style(color=colours["marker"], italic=True)
     return styles
