@@ -60,15 +60,19 @@ async def test_load_run_and_steer_mid_run(tiny_target, tiny_draft, tmp_path):
         assert all(s.k <= 2 for s in steps if s.step >= k_change.step)
         first_change = app.transcript.settings_changes[0]
         assert "draft_max" in first_change.changes and all(s.k == 4 for s in steps[:first_change.step])
-        assert app.transcript.done.reason == "stopped"
+        # F3 stops it, unless sampling at T=0.7 drew the end-of-generation token first (stopping itself is
+        # tested in test_engine); either way the run ended cleanly
+        assert app.transcript.done.reason in ("stopped", "eos")
         stream = app.query_one(TokenStream)
         assert "\u2039K=2\u203a" in stream.text  # the marker where the setting changed
         assert re.fullmatch(r"K=2 T=0\.70 drafter=draft acc=\d+\.\d% tok/s=\d+\.\d tokens=\d+ idle", app.status_line())
         # continue where it stopped
-        before = app.transcript.stats.n_emitted
+        before, ended = app.transcript.stats.n_emitted, app.transcript.done
         app.n_predict = 20
         await pilot.press("f4")
-        await until(pilot, lambda: not app.running and app.transcript.stats.n_emitted >= before + 20)
+        await until(pilot, lambda: not app.running and app.transcript.done is not ended)
+        more = app.transcript.stats.n_emitted - before
+        assert more == 20 or (app.transcript.done.reason == "eos" and more < 20)
 
 
 async def test_toggle_rejected_and_switch_theme(tiny_target, tiny_draft, tmp_path):
