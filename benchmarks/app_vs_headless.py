@@ -15,11 +15,11 @@ import asyncio
 import statistics
 
 from workbench.app.app import WorkbenchApp
-from workbench.suites import spec_bench
 from workbench.defaults import resolve_model
 from workbench.engine.models import LoadOptions
 from workbench.engine.session import Engine
 from workbench.engine.settings import Settings
+from workbench.suites import spec_bench
 
 
 async def in_app(model: str, prompt: str, settings: Settings, n: int, threads: int) -> float:

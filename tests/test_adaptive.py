@@ -8,17 +8,23 @@ import pytest
 from workbench.engine.adaptive import AdaptiveK, HeuristicK
 
 
-def simulate(policy, cost, accept, steps: int, k_max: int, seed: int = 0) -> tuple[list[int], float]:
+def simulate(policy, cost, accept, steps: int, k_max: int, seed: int = 0,
+             catch_up: float = 0.0) -> tuple[list[int], float]:
     """Run a policy against a machine with step cost cost(k) and per-position acceptance accept[i];
-    returns the Ks it chose and its tokens per second."""
+    returns the Ks it chose and its tokens per second. With catch_up, a drafted step first pays that many
+    seconds per token emitted since the last drafted step (a draft model evaluating what it skipped)."""
     rng = np.random.default_rng(seed)
     chosen, tokens, seconds = [], 0, 0.0
+    lag = 0
     for _ in range(steps):
         k = policy.choose(k_max)
         accepted = 0
         while accepted < k and rng.random() < accept[accepted]:
             accepted += 1
         spent = cost(k) * rng.uniform(0.95, 1.05)  # timing noise
+        if k:
+            spent += catch_up * lag
+        lag = 0 if k else lag + 1
         policy.observe(k, accepted, spent)
         chosen.append(k)
         tokens += accepted + 1
@@ -39,19 +45,24 @@ MACHINES = {
     "flat cost": (lambda k: 0.02 * (1 + 0.02 * k), np.full(32, 0.9)),
     # acceptance that falls with position
     "falling acceptance": (lambda k: 0.015 * (1 + 0.3 * k), np.linspace(0.95, 0.3, 32)),
+    # measured here: SmolLM2 F16 target, Q4_1 draft. Drafting barely pays, and drafting again after plain
+    # steps first costs 5 ms per skipped token
+    "draft model catching up": (lambda k: 0.022 + (0.0165 * k + 0.006 if k else 0.0), np.full(32, 0.97), 0.0053),
 }
 
 
 @pytest.mark.parametrize("name", list(MACHINES))
 def test_adaptive_k_converges_to_the_best_fixed_k(name):
-    cost, accept = MACHINES[name]
+    cost, accept, *catch_up = MACHINES[name]
     k_max = 24
     best_k, best_rate = best_fixed(cost, accept, k_max)
-    chosen, _ = simulate(AdaptiveK(k_max=k_max), cost, accept, 3000, k_max)
-    settled = np.bincount(chosen[-600:]).argmax()
-    assert abs(int(settled) - best_k) <= 1, (name, settled, best_k)
+    chosen, _ = simulate(AdaptiveK(k_max=k_max), cost, accept, 3000, k_max, catch_up=sum(catch_up))
+    settled = int(np.bincount(chosen[-600:]).argmax())
+    # the K it settles on is the best fixed K, or on a flat optimum one just as fast (within 2%)
+    settled_rate = (1 + np.cumprod(accept[:settled]).sum()) / cost(settled)
+    assert settled == best_k or settled_rate >= 0.98 * best_rate, (name, settled, best_k)
     # and its tokens/s over the settled part is within a few percent of the best fixed K
-    _, rate = simulate(AdaptiveK(k_max=k_max), cost, accept, 3000, k_max, seed=1)
+    _, rate = simulate(AdaptiveK(k_max=k_max), cost, accept, 3000, k_max, seed=1, catch_up=sum(catch_up))
     assert rate >= 0.9 * best_rate, (name, rate, best_rate)
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import statistics
-from pathlib import Path
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -53,7 +53,26 @@ def test_tuner_beats_the_median_of_the_grid(pair_engine):
     rates = {r.config: r.rate for r in grid if r.config.drafter != "none"}
     # judged on the grid's own measurement of the winner, so run-to-run noise does not decide
     assert rates.get(winner.config, winner.rate) >= statistics.median(rates.values())
-    assert len(history) < 2 * len(rates)
+    assert len(history) < len(rates)
+    # adaptive K is the coarse K search: every drafter ran with it; the only fixed K measured is the one an
+    # adaptive run settled on (none when it settled on not drafting)
+    assert {r.config.drafter for r in history if r.config.k == "auto"} == {"draft", "lookup", "suffix", "cascade"}
+    screened = [r for r in history if r.config.k == "auto"]
+    fixed = [r.config for r in history if isinstance(r.config.k, int) and r.config.drafter != "none"]
+    assert len(fixed) <= 1
+    assert all(any(c.drafter == r.config.drafter and c.ngram == r.config.ngram and c.k == r.k_settled > 0
+                   for r in screened) for c in fixed)
+
+
+def test_adaptive_runs_report_the_k_they_settled_on(pair_engine, monkeypatch):
+    from workbench.engine.adaptive import AdaptiveK
+
+    monkeypatch.setattr(AdaptiveK, "choose", lambda self, k_max: 3)  # a policy that always asks for 3
+    results = run_grid(pair_engine, PROMPTS, [Config("draft", "auto"), Config("draft", 4)], 32, repeat=1)
+    by = {r.config: r for r in results}
+    assert by[Config("draft", "auto")].k_settled == 3
+    assert by[Config("draft", 4)].k_settled == 0  # only adaptive runs report one
+    assert by[Config("draft", "auto")].to_json()["k_settled"] == 3
 
 
 SPEC_BENCH = Path(__file__).resolve().parents[2] / "shared/bench/spec_bench/question.jsonl"

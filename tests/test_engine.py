@@ -57,10 +57,13 @@ def test_greedy_speculation_equals_plain_greedy(engine, plain, drafter, k):
 @pytest.mark.parametrize("adaptive", ["auto", "heuristic"])
 @pytest.mark.parametrize("drafter", ["draft", "lookup"])
 def test_adaptive_k_keeps_greedy_output_exact(engine, plain, drafter, adaptive):
+    engine.k_policies.clear()
+    asked = set()
     for prompt in PROMPTS:
         t = engine.generate(prompt, 48, drafter=drafter, draft_max=16, adaptive=adaptive)
         assert t.emitted_ids == plain[prompt].emitted_ids
-        assert len({s.k for s in t.steps}) > 1  # K really moved
+        asked |= {s.k for s in t.steps}
+    assert len(asked) > 1  # K really moved (the policy carries over from one prompt to the next)
 
 
 def test_every_emitted_token_is_the_targets_argmax_on_a_fresh_evaluation(tiny_target, engine):

@@ -4,7 +4,9 @@ Absolute tokens/s on a shared machine drift; ratios measured side by side hold. 
 runs in the same invocation, repetitions are interleaved (each round in a rotated order, so drift does not
 favour whoever runs first), and each configuration's speedup is over plain decoding measured alongside it
 at the same temperature and expert count. A configuration's tokens/s is its emitted tokens over its
-decode time summed across the suite's prompts; its figure is the median over the repetitions.
+decode time summed across the suite's prompts; its figure is the median over the repetitions. Adaptive K
+keeps what it learnt from one request to the next (as it does in the app), so its first repetition starts
+cold and later ones start from what the same configuration learnt before.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import csv
 import json
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +61,8 @@ class Result:
     seconds: float = 0.0  # wall time spent measuring this configuration
     texts: list[str] = field(default_factory=list)
     speedup: float = 1.0
+    k_settled: int = 0  # with adaptive K: the draft length it asked for most often (0: mostly not drafting)
+    policies: dict = field(default_factory=dict, repr=False)  # this configuration's adaptive-K policies
 
     @property
     def rate(self) -> float:
@@ -68,17 +73,21 @@ class Result:
         return {"drafter": c.drafter, "k": c.k, "temperature": c.temperature, "ngram": c.ngram, "experts": c.experts,
                 "tokens_per_second": self.rate, "runs": self.rates, "speedup": self.speedup,
                 "acceptance": self.acceptance, "mean_accepted_length": self.mean_accepted_length,
-                "draft_share": self.draft_share}
+                "draft_share": self.draft_share, "k_settled": self.k_settled}
 
 
-def measure_once(engine: Engine, prompts: list[str], config: Config, n_predict: int, result: Result) -> None:
+def measure_once(engine: Engine, prompts: list[str], config: Config, n_predict: int, result: Result,
+                 backwards: bool = False) -> None:
     tokens = 0
     decode = draft = verify = 0.0
     drafted = accepted = drafted_steps = 0
     texts = []
+    asked: Counter[int] = Counter()
     start = time.perf_counter()
-    engine.k_policies.clear()  # adaptive K learns within a measurement, not from the configurations before it
-    for prompt in prompts:
+    # Adaptive K keeps what it learnt across requests, in the app as here: each configuration has its own
+    # policies, carried over between its repetitions (the first starts cold), never shared with another one
+    engine.k_policies = result.policies
+    for prompt in prompts[::-1] if backwards else prompts:
         engine.forget()  # the suffix cache would otherwise replay earlier repetitions' output
         t = engine.generate(prompt, n_predict, **config.settings())
         s = t.stats
@@ -90,12 +99,15 @@ def measure_once(engine: Engine, prompts: list[str], config: Config, n_predict: 
         accepted += s.n_accepted
         drafted_steps += s.n_drafted_steps
         texts.append(t.text)
+        asked.update(step.k for step in t.steps)
     result.seconds += time.perf_counter() - start
     result.rates.append(tokens / decode if decode else 0.0)
     result.acceptance = accepted / drafted if drafted else 0.0
     result.mean_accepted_length = accepted / drafted_steps + 1 if drafted_steps else 1.0
     result.draft_share = draft / (draft + verify) if draft + verify else 0.0
-    result.texts = texts
+    result.texts = texts[::-1] if backwards else texts  # in the suite's order
+    if isinstance(config.k, str) and asked:
+        result.k_settled = asked.most_common(1)[0][0]
 
 
 def run_grid(engine: Engine, prompts: list[str], configs: list[Config], n_predict: int, repeat: int,
@@ -105,10 +117,14 @@ def run_grid(engine: Engine, prompts: list[str], configs: list[Config], n_predic
     ordered = list(dict.fromkeys([*baselines, *configs]))
     results = {c: Result(c) for c in ordered}
     engine.generate(prompts[0], 8, drafter="none")  # warm-up: page the weights in
+    n = 0
     for r in range(repeat):
         shift = r % len(ordered)
         for config in ordered[shift:] + ordered[:shift]:
-            measure_once(engine, prompts, config, n_predict, results[config])
+            # every other measurement takes the prompts backwards, so that each starts on the prompt the one
+            # before ended on, whose prompt processing the models' caches then reuse (wall time, not tok/s)
+            measure_once(engine, prompts, config, n_predict, results[config], backwards=n % 2 == 1)
+            n += 1
             if progress:
                 progress(config.label)
     for result in results.values():
@@ -134,31 +150,36 @@ def expand(drafters: Iterable[str], ks: Iterable[int | str], temps: Iterable[flo
 
 # --- tuning --------------------------------------------------------------------------------------
 def tune(engine: Engine, prompts: list[str], drafters: list[str], temps: list[float], ngrams: list[int],
-         n_predict: int, progress: Callable[[str], None] | None = None) -> tuple[Result, list[Result]]:
-    """Successive halving, then a finer K around the survivor.
+         n_predict: int, progress: Callable[[str], None] | None = None,
+         final_repeat: int = 2) -> tuple[Result, list[Result]]:
+    """Successive halving over the drafters with adaptive K as the coarse K search, then a fixed-K check.
 
-    Round 1 measures every coarse configuration (K in 2, 8 and adaptive: coarse to fine) on one prompt
-    with a quarter of the tokens; each round keeps the best third and doubles tokens and prompts. The survivor's
-    K is then refined (K/2 .. 2K and K +/- 2) at full budget beside the plain baseline. Most of the time
-    goes to configurations that are still in the race; hopeless ones cost one short run.
+    A grid spends most of its time on K: every drafter at every length. Here each drafter (x n-gram size
+    x allowed temperature) runs once with adaptive K, which finds its own best K while it generates. Round
+    1 gives each one prompt and half the tokens; each round keeps the best third (at least two) and doubles
+    prompts and tokens, until two are left. The final round measures those two, the leader at the fixed K
+    its adaptive policy settled on (the K it asked for most often) and plain decoding on the whole suite
+    at the full budget, with `final_repeat` interleaved repetitions so that one noisy run does not pick the
+    winner. Hopeless configurations cost one short run.
     """
-    coarse = expand(drafters, [2, 8, "auto"], temps, ngrams, [0])
+    coarse = expand(drafters, ["auto"], temps, ngrams, [0])
     alive = [c for c in coarse if c.drafter != "none"]
-    budget, n_prompts = max(16, n_predict // 4), 1
+    budget, n_prompts = max(16, n_predict // 2), 1
     history: list[Result] = []
-    while len(alive) > 2:
+    last: dict[Config, Result] = {}
+    while len(alive) > 2 or not last:  # at least one round: the fixed-K check needs a settled K
         round_results = run_grid(engine, prompts[:n_prompts], alive, budget, 1, progress)
         history += round_results
         ranked = sorted((r for r in round_results if r.config.drafter != "none"), key=lambda r: r.rate, reverse=True)
+        last.update((r.config, r) for r in ranked)
         alive = [r.config for r in ranked[: max(2, len(ranked) // 3)]]
         budget, n_prompts = min(n_predict, budget * 2), min(len(prompts), n_prompts * 2)
-    best = alive[0]
     finalists = list(alive)
-    if isinstance(best.k, int):
-        for k in {best.k // 2, best.k - 2, best.k + 2, best.k * 2}:
-            if 1 <= k <= 32 and k != best.k:
-                finalists.append(Config(best.drafter, k, best.temperature, best.ngram, best.experts))
-    final = run_grid(engine, prompts, finalists, n_predict, 1, progress)
+    leader = last.get(alive[0])
+    if leader is not None and leader.k_settled > 0:
+        c = leader.config
+        finalists.append(Config(c.drafter, leader.k_settled, c.temperature, c.ngram, c.experts))
+    final = run_grid(engine, prompts, finalists, n_predict, final_repeat, progress)
     history += final
     winner = max((r for r in final if r.config.drafter != "none"), key=lambda r: r.rate)
     return winner, history
@@ -199,9 +220,15 @@ def prompts_from_args(args: argparse.Namespace, engine: Engine) -> list[str]:
     return prompts if args.raw else [engine.target.chat_prompt(p) for p in prompts]
 
 
-def _progress():  # noqa: ANN202 (rich's Progress)
+def _progress():
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     console = Console(stderr=True)
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -240,7 +267,8 @@ def print_table(results: list[Result], title: str) -> None:
         table.add_column(col, justify="left" if col == "configuration" else "right", no_wrap=col == "configuration")
     for r in sorted(results, key=lambda r: (r.config.temperature, r.config.experts, -r.rate)):
         plain = r.config.drafter == "none"
-        table.add_row(r.config.label + (f" experts={r.config.experts}" if r.config.experts else ""),
+        table.add_row(r.config.label + (f" (mostly {r.k_settled})" if isinstance(r.config.k, str) else "")
+                      + (f" experts={r.config.experts}" if r.config.experts else ""),
                       f"{r.config.temperature:g}", f"{r.rate:.1f}", f"{r.speedup:.2f}x",
                       "-" if plain else f"{100 * r.acceptance:.0f}%", f"{r.mean_accepted_length:.2f}",
                       f"{100 * r.draft_share:.0f}%")
@@ -319,8 +347,13 @@ def tune_command(args: argparse.Namespace) -> int:
         seconds = time.perf_counter() - start
         c = winner.config
         settings = c.settings()
-        print(f"best: {c.label} at T={c.temperature:g}: {winner.rate:.1f} tok/s, {winner.speedup:.2f}x plain decoding "
-              f"(acceptance {100 * winner.acceptance:.0f}%), found in {seconds:.0f} s over {len(history)} measurements")
+        settled = f" (mostly K={winner.k_settled})" if isinstance(c.k, str) else ""
+        print(f"best: {c.label}{settled} at T={c.temperature:g}: {winner.rate:.1f} tok/s, {winner.speedup:.2f}x plain "
+              f"decoding (acceptance {100 * winner.acceptance:.0f}%), found in {seconds:.0f} s over {len(history)} "
+              "measurements")
+        if winner.speedup < 1.0:
+            print("no configuration beat plain decoding on this machine and suite" +
+                  ("; adaptive K drafts only when it pays, so the preset stays close to plain speed" if settled else ""))
         from .engine.settings import Settings
 
         name = args.save or f"tuned-{Path(engine.target.info.path).stem}"

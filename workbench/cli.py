@@ -107,8 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeat", type=int, default=2, metavar="R", help="interleaved repetitions (default 2)")
     bench.add_argument("--csv", metavar="OUT.csv", help="also write the results as CSV")
     tune = sub.add_parser("tune", help="find the fastest configuration cheaply and save it as a preset",
-                          description="Successive halving over drafters, K, n-gram sizes and temperatures on a "
-                                      "prompt suite, then a finer K around the survivor; saves the winner as a preset.")
+                          description="Successive halving over drafters, n-gram sizes and temperatures with adaptive K "
+                                      "on a prompt suite, then the two best, the leader at the fixed K it settled on "
+                                      "and plain decoding head to head; saves the winner as a preset.")
     add_model_args(tune)
     tune.add_argument("--drafters", default="draft,lookup,suffix,cascade", help="comma-separated drafters")
     tune.add_argument("--temps", default="0", help="temperatures the user allows (default 0)")
