@@ -76,3 +76,12 @@ def test_heuristic_schedule_follows_hugging_face():
     for _ in range(10):
         h.observe(h.choose(16), 0, 0.1)
     assert h.choose(16) == 1
+
+
+def test_exploration_never_asks_for_more_than_k_max():
+    # a machine where the longest draft allowed is best: exploring must step down from it, not past it
+    policy = AdaptiveK(k_max=32)
+    for _ in range(400):
+        k = policy.choose(4)
+        assert 0 <= k <= 4
+        policy.observe(k, k, 0.01 * (1 + 0.01 * k))

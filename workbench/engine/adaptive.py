@@ -104,9 +104,6 @@ class AdaptiveK:
         expected = 1.0 + np.concatenate(([0.0], np.cumsum(np.cumprod(self.acceptance(k_max)))))
         return expected / self.costs(k_max)
 
-    def best(self, k_max: int) -> int:
-        return int(np.argmax(self.rates(k_max)))
-
     def choose(self, k_max: int) -> int:
         self.steps += 1
         k_max = min(k_max, len(self.accept))
@@ -130,8 +127,7 @@ class AdaptiveK:
                 measured = [k for k in self.cost if 0 < k <= k_max] or [1]
                 return max(measured, key=lambda k: rates[k])
             self._explore_up = not self._explore_up
-            neighbour = best + 1 if self._explore_up or best == k_max else best - 1
-            return neighbour
+            return best + 1 if self._explore_up and best < k_max else best - 1
         return best
 
     def observe(self, drafted: int, accepted: int, seconds: float) -> None:
