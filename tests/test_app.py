@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from textual.notifications import Notify
 
 from workbench.app.app import WorkbenchApp
+from workbench.app.screens.live import LiveScreen, Opening
 from workbench.app.widgets.stream import TokenStream
 from workbench.engine.events import Fate, Source
 from workbench.engine.models import LoadOptions
@@ -17,8 +19,19 @@ OPTIONS = LoadOptions(n_ctx=16384, n_threads=2)  # a long context: runs last lon
 
 
 def make_app(target: Path, draft: Path | None, tmp_path: Path, **settings) -> WorkbenchApp:
-    return WorkbenchApp(str(target), str(draft) if draft else "", Settings(**{"drafter": "draft", **settings}),
-                        prompt=PROMPT, n_predict=16000, load_options=OPTIONS, transcripts_dir=tmp_path / "transcripts")
+    live = LiveScreen(Settings(**{"drafter": "draft", **settings}), prompt=PROMPT, n_predict=16000,
+                      opening=Opening(str(target), str(draft) if draft else ""), load_options=OPTIONS,
+                      transcripts_dir=tmp_path / "transcripts")
+    return WorkbenchApp(live)
+
+
+NOTICES: dict[WorkbenchApp, list[str]] = {}
+
+
+def run(app: WorkbenchApp):
+    """app.run_test, keeping the text of every notification the app posts."""
+    seen = NOTICES[app] = []
+    return app.run_test(size=(100, 30), message_hook=lambda m: isinstance(m, Notify) and seen.append(str(m.notification.message)))
 
 
 async def until(pilot, condition, timeout: float = 20.0) -> None:
@@ -36,59 +49,59 @@ async def settle(pilot) -> None:
 
 
 def notices(app: WorkbenchApp) -> list[str]:
-    return [str(n.message) for n in app._notifications]
+    return NOTICES[app]
 
 
 async def test_load_run_and_steer_mid_run(tiny_target, tiny_draft, tmp_path):
     app = make_app(tiny_target, tiny_draft, tmp_path, draft_max=4)
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with run(app) as pilot:
         await settle(pilot)
-        assert app.engine is not None and app.engine.draft is not None
+        assert app.main.engine is not None and app.main.engine.draft is not None
         await pilot.press("f2")
-        await until(pilot, lambda: len(app.transcript.steps) >= 5)
+        await until(pilot, lambda: len(app.main.transcript.steps) >= 5)
         # K by keyboard: focus the field and step it down twice
         app.query_one("#draft_max").focus()
         await pilot.press("down", "down")
         # temperature by typing a value
         app.query_one("#temperature").focus()
         await pilot.press(*"0.7", "enter")
-        await until(pilot, lambda: any(c.changes.get("temperature") == 0.7 for c in app.transcript.settings_changes))
+        await until(pilot, lambda: any(c.changes.get("temperature") == 0.7 for c in app.main.transcript.settings_changes))
         await pilot.press("f3")
-        await until(pilot, lambda: not app.running)
-        steps = app.transcript.steps
-        k_change = next(c for c in app.transcript.settings_changes if c.changes.get("draft_max") == 2)
+        await until(pilot, lambda: not app.main.running)
+        steps = app.main.transcript.steps
+        k_change = next(c for c in app.main.transcript.settings_changes if c.changes.get("draft_max") == 2)
         assert all(s.k <= 2 for s in steps if s.step >= k_change.step)
-        first_change = app.transcript.settings_changes[0]
+        first_change = app.main.transcript.settings_changes[0]
         assert "draft_max" in first_change.changes and all(s.k == 4 for s in steps[:first_change.step])
         # F3 stops it, unless sampling at T=0.7 drew the end-of-generation token first (stopping itself is
         # tested in test_engine); either way the run ended cleanly
-        assert app.transcript.done.reason in ("stopped", "eos")
+        assert app.main.transcript.done.reason in ("stopped", "eos")
         stream = app.query_one(TokenStream)
         assert "\u2039K=2\u203a" in stream.text  # the marker where the setting changed
-        assert re.fullmatch(r"K=2 T=0\.70 drafter=draft acc=\d+\.\d% tok/s=\d+\.\d tokens=\d+ idle", app.status_line())
+        assert re.fullmatch(r"K=2 T=0\.70 drafter=draft acc=\d+\.\d% tok/s=\d+\.\d tokens=\d+ idle", app.main.status_line())
         # continue where it stopped
-        before, ended = app.transcript.stats.n_emitted, app.transcript.done
-        app.n_predict = 20
+        before, ended = app.main.transcript.stats.n_emitted, app.main.transcript.done
+        app.main.n_predict = 20
         await pilot.press("f4")
-        await until(pilot, lambda: not app.running and app.transcript.done is not ended)
-        more = app.transcript.stats.n_emitted - before
-        assert more == 20 or (app.transcript.done.reason == "eos" and more < 20)
+        await until(pilot, lambda: not app.main.running and app.main.transcript.done is not ended)
+        more = app.main.transcript.stats.n_emitted - before
+        assert more == 20 or (app.main.transcript.done.reason == "eos" and more < 20)
 
 
 async def test_toggle_rejected_and_switch_theme(tiny_target, tiny_draft, tmp_path):
     app = make_app(tiny_target, tiny_draft, tmp_path, draft_max=6)
-    app.n_predict = 60
-    async with app.run_test(size=(100, 30)) as pilot:
+    app.main.n_predict = 60
+    async with run(app) as pilot:
         await settle(pilot)
         await pilot.press("f2")
-        await until(pilot, lambda: not app.running and app.transcript.done is not None)
+        await until(pilot, lambda: not app.main.running and app.main.transcript.done is not None)
         stream = app.query_one(TokenStream)
-        rejected = [t for t in app.transcript.tokens if t.fate is Fate.REJECTED]
+        rejected = [t for t in app.main.transcript.tokens if t.fate is Fate.REJECTED]
         assert rejected
         shown = len(stream.text)
         await pilot.press("f7")
         assert not stream.show_rejected and len(stream.text) < shown
-        assert stream.text.replace("\n", "").startswith(app.transcript.text.replace("\n", "")[:20])
+        assert stream.text.replace("\n", "").startswith(app.main.transcript.text.replace("\n", "")[:20])
         await pilot.press("f7")
         assert len(stream.text) == shown
         dark = app.styles_map[(Source.DRAFT, Fate.ACCEPTED)].color
@@ -100,41 +113,41 @@ async def test_toggle_rejected_and_switch_theme(tiny_target, tiny_draft, tmp_pat
 
 async def test_out_of_range_input_is_refused(tiny_target, tmp_path):
     app = make_app(tiny_target, None, tmp_path, drafter="lookup", draft_max=4)
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with run(app) as pilot:
         await settle(pilot)
         app.query_one("#draft_max").focus()
         await pilot.press(*"99", "enter")
         await pilot.pause()
-        assert app.settings.snapshot().draft_max == 4
+        assert app.main.settings.snapshot().draft_max == 4
         assert app.query_one("#draft_max").value == "4"
         assert any("draft_max must be from 0 to 64" in n for n in notices(app))
         app.query_one("#top_p").focus()
         await pilot.press(*"1.5", "enter")
-        assert app.settings.snapshot().top_p == 0.95
+        assert app.main.settings.snapshot().top_p == 0.95
         # experts are disabled for a dense model, with the reason shown
         assert app.query_one("#experts").disabled
         assert "not MoE" in str(app.query_one("#experts-reason").render())
         # the draft drafter without a draft model is refused
-        assert not app.apply_setting("drafter", "draft")
+        assert not app.main.apply_setting("drafter", "draft")
 
 
 async def test_bad_path_and_incompatible_pair_keep_the_app_running(tiny_target, renamed_token_model, tmp_path):
     app = make_app(tiny_target, None, tmp_path, drafter="lookup")
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with run(app) as pilot:
         await settle(pilot)
-        engine = app.engine
-        app.load_models(str(tmp_path / "missing.gguf"))
+        engine = app.main.engine
+        app.main.load_models(str(tmp_path / "missing.gguf"))
         await settle(pilot)
-        assert app.engine is engine
+        assert app.main.engine is engine
         assert any("no such file" in n for n in notices(app))
-        app.load_models(str(tiny_target), str(renamed_token_model))
+        app.main.load_models(str(tiny_target), str(renamed_token_model))
         await settle(pilot)
-        assert app.engine is engine
+        assert app.main.engine is engine
         assert any("token 300 differs" in n for n in notices(app))
         # still usable
-        app.n_predict = 10
+        app.main.n_predict = 10
         await pilot.press("f2")
-        await until(pilot, lambda: not app.running and app.transcript.stats.n_emitted == 10)
+        await until(pilot, lambda: not app.main.running and app.main.transcript.stats.n_emitted == 10)
 
 
 async def test_save_and_load_a_preset(tiny_target, tmp_path, monkeypatch):
@@ -142,19 +155,19 @@ async def test_save_and_load_a_preset(tiny_target, tmp_path, monkeypatch):
 
     monkeypatch.setattr(presets, "user_presets_dir", lambda: tmp_path / "presets")
     app = make_app(tiny_target, None, tmp_path, drafter="suffix", draft_max=12, ngram=2)
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with run(app) as pilot:
         await settle(pilot)
         app.query_one("#preset-name").focus()
         await pilot.press(*"mine", "enter")
         saved = tmp_path / "presets" / "mine.toml"
         assert saved.is_file()
-        app.settings.update(drafter="lookup", draft_max=3)
-        app.apply_preset("mine")
+        app.main.settings.update(drafter="lookup", draft_max=3)
+        app.main.apply_preset("mine")
         await settle(pilot)
-        s = app.settings.snapshot()
+        s = app.main.settings.snapshot()
         assert (s.drafter, s.draft_max, s.ngram) == ("suffix", 12, 2)
-        assert app.engine is not None and app.engine.target.info.path == tiny_target.resolve()
-        app.apply_preset("no-such-preset")
+        assert app.main.engine is not None and app.main.engine.target.info.path == tiny_target.resolve()
+        app.main.apply_preset("no-such-preset")
         await pilot.pause()
         assert any("no preset 'no-such-preset'" in n for n in notices(app)), notices(app)
 
@@ -163,17 +176,17 @@ async def test_transcript_is_saved_on_demand_and_on_exit(tiny_target, tmp_path):
     import json
 
     app = make_app(tiny_target, None, tmp_path, drafter="lookup")
-    app.n_predict = 30
-    async with app.run_test(size=(100, 30)) as pilot:
+    app.main.n_predict = 30
+    async with run(app) as pilot:
         await settle(pilot)
         await pilot.press("f2")
-        await until(pilot, lambda: not app.running and app.transcript.done is not None)
+        await until(pilot, lambda: not app.main.running and app.main.transcript.done is not None)
         await pilot.press("f8")
-        first = json.loads(app.saved_path.read_text())
+        first = json.loads(app.main.saved_path.read_text())
         assert first["prompt"] == PROMPT and first["stats"]["n_predicted"] == 30
         assert first["settings"]["drafter"] == "lookup"
         await pilot.press("f4")  # more output, not saved yet
-        await until(pilot, lambda: not app.running and app.transcript.stats.n_emitted >= 60)
+        await until(pilot, lambda: not app.main.running and app.main.transcript.stats.n_emitted >= 60)
         await app.action_quit()
     files = sorted((tmp_path / "transcripts").glob("*.json"))
     assert len(files) == 1 and json.loads(files[0].read_text())["stats"]["n_predicted"] == 60  # one run, one file
@@ -181,42 +194,58 @@ async def test_transcript_is_saved_on_demand_and_on_exit(tiny_target, tmp_path):
 
 async def test_baseline_measures_plain_decoding(tiny_target, tmp_path):
     app = make_app(tiny_target, None, tmp_path, drafter="lookup")
-    app.n_predict = 40
-    async with app.run_test(size=(100, 30)) as pilot:
+    app.main.n_predict = 40
+    async with run(app) as pilot:
         await settle(pilot)
         await pilot.press("f5")
-        await until(pilot, lambda: not app.running and app.plot_data.baseline)
-        assert "plain=" in app.status_line() and "speedup=" in app.status_line()
+        await until(pilot, lambda: not app.main.running and app.main.plot_data.baseline)
+        assert "plain=" in app.main.status_line() and "speedup=" in app.main.status_line()
 
 
 async def test_experts_control_on_a_moe_target(tiny_moe, tmp_path):
     app = make_app(tiny_moe, None, tmp_path, drafter="lookup")
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with run(app) as pilot:
         await settle(pilot)
         field = app.query_one("#experts")
         assert not field.disabled and "4 experts" in str(app.query_one("#experts-reason").render())
         await pilot.press("f2")
-        await until(pilot, lambda: len(app.transcript.steps) >= 3)
+        await until(pilot, lambda: len(app.main.transcript.steps) >= 3)
         field.focus()
         await pilot.press("up")  # 0 (the model's own) -> 1
-        await until(pilot, lambda: app.engine.experts == 1)
-        await until(pilot, lambda: len(app.transcript.steps) >= 10)
+        await until(pilot, lambda: app.main.engine.experts == 1)
+        await until(pilot, lambda: len(app.main.transcript.steps) >= 10)
         await pilot.press("f3")
-        await until(pilot, lambda: not app.running)
+        await until(pilot, lambda: not app.main.running)
         assert "\u2039experts=1\u203a" in app.query_one(TokenStream).text
-        assert "experts=1" in app.status_line()
+        assert "experts=1" in app.main.status_line()
         field.focus()
         await pilot.press(*"9", "enter")
         await pilot.pause()
-        assert any("from 1 to 4" in n for n in notices(app)) and app.settings.snapshot().experts == 1
+        assert any("from 1 to 4" in n for n in notices(app)) and app.main.settings.snapshot().experts == 1
 
 
 async def test_measure_expert_counts_action(tiny_moe, tmp_path):
-    from workbench.app.app import ExpertsScreen
+    from workbench.app.dialogs import ExpertsScreen
 
     app = make_app(tiny_moe, None, tmp_path, drafter="lookup")
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with run(app) as pilot:
         await settle(pilot)
-        app.action_measure_experts()
+        app.main.action_measure_experts()
         await settle(pilot)
-        assert isinstance(app.screen, ExpertsScreen) and not app.running
+        assert isinstance(app.screen, ExpertsScreen) and not app.main.running
+        assert [r.experts for r in app.screen.rows] == [2, 1]  # every count, measured
+
+
+async def test_loading_posts_typed_messages(tiny_target, tmp_path):
+    from workbench.app.messages import EngineLoaded, LoadFailed
+
+    app = make_app(tiny_target, None, tmp_path, drafter="lookup")
+    posted = []
+    async with app.run_test(size=(100, 30), message_hook=posted.append) as pilot:
+        await settle(pilot)
+        loaded = [m for m in posted if isinstance(m, EngineLoaded)]
+        assert len(loaded) == 1 and loaded[0].target == str(tiny_target) and loaded[0].engine is app.main.engine
+        app.main.load_models(str(tmp_path / "missing.gguf"))
+        await settle(pilot)
+        failed = [m for m in posted if isinstance(m, LoadFailed)]
+        assert len(failed) == 1 and "no such file" in failed[0].reason

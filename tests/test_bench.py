@@ -145,6 +145,7 @@ def test_bench_refuses_bad_lists(tiny_target):
 async def test_results_open_in_the_app(tmp_path):
     from workbench.app.app import WorkbenchApp
     from workbench.app.results import ResultsScreen, load_results
+    from workbench.app.screens.live import LiveScreen
 
     path = tmp_path / "r.json"
     rows = [{"drafter": "none", "k": 0, "temperature": 0, "ngram": 3, "tokens_per_second": 40.0, "speedup": 1.0,
@@ -154,7 +155,7 @@ async def test_results_open_in_the_app(tmp_path):
             {"drafter": "lookup", "k": 8, "temperature": 0, "ngram": 3, "tokens_per_second": 47.0, "speedup": 1.18,
              "acceptance": 0.4}]
     path.write_text(json.dumps({"kind": "workbench-bench", "results": rows}))
-    app = WorkbenchApp(results=(load_results(path), path.name))
+    app = WorkbenchApp(LiveScreen(), over=ResultsScreen(load_results(path), path.name))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         assert isinstance(app.screen, ResultsScreen)

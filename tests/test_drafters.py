@@ -2,12 +2,11 @@
 
 import numpy as np
 
-from workbench.drafters.base import Proposal
-from workbench.drafters.cascade import CascadeDrafter
-from workbench.drafters.lookup import LookupDrafter
-from workbench.drafters.suffix import SuffixDrafter, SuffixTrie
+from workbench.engine.drafters.base import Drafter, Proposal
+from workbench.engine.drafters.cascade import CascadeDrafter, CascadeParams
+from workbench.engine.drafters.lookup import LookupDrafter, LookupParams
+from workbench.engine.drafters.suffix import SuffixDrafter, SuffixTrie
 from workbench.engine.events import Source
-from workbench.engine.settings import Settings
 
 RNG = np.random.default_rng(0)
 
@@ -16,25 +15,25 @@ def test_lookup_proposes_what_followed_the_longest_matching_ngram():
     d = LookupDrafter()
     ctx = [1, 2, 3, 4, 5, 9, 9, 2, 3, 7, 8, 1, 2, 3]
     # the last 3 tokens (1 2 3) occurred at the start, followed by 4 5 9
-    assert d.propose(ctx, 3, Settings(ngram=3), RNG).tokens == [4, 5, 9]
+    assert d.propose(ctx, 3, LookupParams(ngram=3), RNG).tokens == [4, 5, 9]
     # with n = 2 the most recent (2 3) is at position 7, followed by 7 8
-    d.reset()
-    assert d.propose(ctx, 2, Settings(ngram=2), RNG).tokens == [7, 8]
+    d.begin([])
+    assert d.propose(ctx, 2, LookupParams(ngram=2), RNG).tokens == [7, 8]
 
 
 def test_lookup_falls_back_to_shorter_ngrams_and_misses_cleanly():
     d = LookupDrafter()
     ctx = [10, 11, 12, 13, 50, 51, 11]
-    assert d.propose(ctx, 4, Settings(ngram=3), RNG).tokens == [12, 13, 50, 51]  # only the 1-gram (11) matches
-    assert d.propose([1, 2, 3], 4, Settings(ngram=3), RNG).tokens == []  # a fresh context: nothing seen before
+    assert d.propose(ctx, 4, LookupParams(ngram=3), RNG).tokens == [12, 13, 50, 51]  # only the 1-gram (11) matches
+    assert d.propose([1, 2, 3], 4, LookupParams(ngram=3), RNG).tokens == []  # a fresh context: nothing seen before
 
 
 def test_lookup_indexes_incrementally_as_the_context_grows():
     d = LookupDrafter()
     ctx = [1, 2, 3]
-    assert d.propose(ctx, 3, Settings(ngram=2), RNG).tokens == []
+    assert d.propose(ctx, 3, LookupParams(ngram=2), RNG).tokens == []
     ctx += [4, 1, 2]
-    assert d.propose(ctx, 3, Settings(ngram=2), RNG).tokens == [3, 4, 1]
+    assert d.propose(ctx, 3, LookupParams(ngram=2), RNG).tokens == [3, 4, 1]
 
 
 def test_suffix_trie_counts_and_removes_substrings():
@@ -58,16 +57,16 @@ def test_suffix_prefers_the_frequent_continuation_and_respects_min_prob():
 
 def test_suffix_drafter_uses_earlier_outputs_and_the_current_request():
     d = SuffixDrafter(max_depth=16, factor=4.0)
-    s = Settings()
-    d.reset()
+    s = None  # the suffix drafter has no parameters of its own
+    d.begin([])
     first = [1, 2, 3, 4, 5, 6, 7, 8]
     d.propose(first, 4, s, RNG)
     d.finish(first, n_prompt=2)  # the output 3..8 goes to the global trie
-    d.reset()
+    d.begin([])
     prompt = [40, 41, 3, 4]
     assert d.propose(prompt, 4, s, RNG).tokens == [5, 6, 7, 8]  # from the earlier request's output
     request = [9, 10, 11, 12, 0, 9, 10]
-    d.reset()
+    d.begin([])
     assert d.propose(request, 2, s, RNG).tokens == [11, 12]  # from this request
 
 
@@ -78,30 +77,34 @@ def test_suffix_global_memory_is_fifo_evicted():
     assert 1 not in d.global_trie.root.children and 8 in d.global_trie.root.children
 
 
-class Fixed:
+class Fixed(Drafter):
     def __init__(self, tokens, source):
         self.tokens, self.source, self.calls = tokens, source, 0
+        self.verdicts = []
 
-    def reset(self):
-        pass
-
-    def propose(self, context, k, settings, rng):
+    def propose(self, context, k, params, rng):
         self.calls += 1
         return Proposal(self.tokens[:k], self.source)
 
-    def finish(self, context, n_prompt):
-        pass
+    def accept(self, n_accepted, is_other):
+        self.verdicts.append((n_accepted, is_other))
+
+
+def cascade_params(n: int) -> CascadeParams:
+    return CascadeParams(cascade_min=n, stages=(None, None, None))
 
 
 def test_cascade_asks_the_next_source_only_when_the_previous_proposes_too_little():
     lookup, suffix, draft = Fixed([1], Source.LOOKUP), Fixed([2, 3, 4], Source.SUFFIX), Fixed([5, 6, 7, 8], Source.DRAFT)
     c = CascadeDrafter([lookup, suffix, draft])
-    p = c.propose([0], 8, Settings(cascade_min=2), RNG)
+    p = c.propose([0], 8, cascade_params(2), RNG)
     assert (p.tokens, p.source) == ([2, 3, 4], Source.SUFFIX) and draft.calls == 0
-    p = c.propose([0], 8, Settings(cascade_min=5), RNG)
+    p = c.propose([0], 8, cascade_params(5), RNG)
     assert (p.tokens, p.source) == ([5, 6, 7, 8], Source.DRAFT)  # none reached 5: the longest wins
-    p = c.propose([0], 8, Settings(cascade_min=1), RNG)
+    p = c.propose([0], 8, cascade_params(1), RNG)
     assert p.source == Source.LOOKUP
+    c.accept(1, is_other=False)  # the verdict goes to the stage that drafted; the others hear it as is_other
+    assert (lookup.verdicts, suffix.verdicts, draft.verdicts) == ([(1, False)], [(1, True)], [(1, True)])
 
 
 def test_forget_empties_the_global_memory_even_with_a_session_open(engine):

@@ -57,7 +57,7 @@ def test_greedy_speculation_equals_plain_greedy(engine, plain, drafter, k):
 @pytest.mark.parametrize("adaptive", ["auto", "heuristic"])
 @pytest.mark.parametrize("drafter", ["draft", "lookup"])
 def test_adaptive_k_keeps_greedy_output_exact(engine, plain, drafter, adaptive):
-    engine.k_policies.clear()
+    engine.k_policies.clear()  # a fresh start for each case
     asked = set()
     for prompt in PROMPTS:
         t = engine.generate(prompt, 48, drafter=drafter, draft_max=16, adaptive=adaptive)

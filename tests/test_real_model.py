@@ -43,18 +43,20 @@ def test_sampling_with_a_draft_runs_and_is_reproducible(smol_pair):
 
 async def test_the_demo_opens_and_shows_speculation():
     from workbench.app.app import WorkbenchApp
+    from workbench.app.screens.live import LiveScreen, Opening
     from workbench.demo import DEMO_PROMPT
     from workbench.engine.events import Fate, Source
     from workbench.engine.models import LoadOptions
     from workbench.engine.settings import Settings
 
-    app = WorkbenchApp("embedded:F16", "embedded", Settings(drafter="cascade", draft_max=6), prompt=DEMO_PROMPT,
-                       n_predict=60, autostart=True, load_options=LoadOptions(n_ctx=2048, n_threads=2))
+    app = WorkbenchApp(LiveScreen(Settings(drafter="cascade", draft_max=6), prompt=DEMO_PROMPT, n_predict=60,
+                                  opening=Opening("embedded:F16", "embedded", autostart=True),
+                                  load_options=LoadOptions(n_ctx=2048, n_threads=2)))
     async with app.run_test(size=(100, 30)) as pilot:
         waited = 0.0
-        while app.transcript.done is None and waited < 120:
+        while app.main.transcript.done is None and waited < 120:
             await pilot.pause(0.1)
             waited += 0.1
-        sources = {t.source for t in app.transcript.tokens if t.fate is Fate.ACCEPTED}
-        assert app.transcript.stats.n_emitted > 10 and sources & {Source.LOOKUP, Source.DRAFT}
+        sources = {t.source for t in app.main.transcript.tokens if t.fate is Fate.ACCEPTED}
+        assert app.main.transcript.stats.n_emitted > 10 and sources & {Source.LOOKUP, Source.DRAFT}
         await app.action_quit()

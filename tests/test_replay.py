@@ -7,8 +7,10 @@ import subprocess
 import sys
 
 import pytest
+from textual.notifications import Notify
 
 from workbench.app.app import WorkbenchApp
+from workbench.app.screens.replay import ReplayScreen
 from workbench.app.widgets.stream import TokenStream
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.record import load
@@ -49,33 +51,35 @@ def test_a_recording_round_trips(recording):
 async def test_replay_in_the_app_reproduces_stream_and_stats(recording):
     rec, run = recording
     header, events = load(rec)
-    app = WorkbenchApp(replay=(header, events), replay_speed=100.0, replay_name=str(rec))
-    async with app.run_test(size=(100, 30)) as pilot:
-        while app.running:
+    app = WorkbenchApp(ReplayScreen(header, events, speed=100.0, name=str(rec)))
+    seen: list[str] = []
+    hook = lambda m: isinstance(m, Notify) and seen.append(str(m.notification.message))  # noqa: E731
+    async with app.run_test(size=(100, 30), message_hook=hook) as pilot:
+        while app.main.running:
             await pilot.pause(0.05)
-        assert app.engine is None
-        assert app.transcript.text == run["text"]
-        assert app.transcript.stats.n_accepted == run["stats"]["n_accepted"]
-        assert app.transcript.stats.tokens_per_second == pytest.approx(run["stats"]["tokens_per_second"])
+        assert app.main.engine is None
+        assert app.main.transcript.text == run["text"]
+        assert app.main.transcript.stats.n_accepted == run["stats"]["n_accepted"]
+        assert app.main.transcript.stats.tokens_per_second == pytest.approx(run["stats"]["tokens_per_second"])
         shown = app.query_one(TokenStream).text.replace("\n", "")
         assert all(tok["piece"].strip() in shown for tok in run["tokens"][:10])
         await pilot.press("f2")  # no model: refused with a message
-        assert any("this is a replay" in str(n.message) for n in app._notifications)
+        assert any("this is a replay" in n for n in seen)
 
 
 async def test_replay_pauses_and_steps(recording):
     rec, _ = recording
     header, events = load(rec)
-    app = WorkbenchApp(replay=(header, events), replay_speed=0.05)
+    app = WorkbenchApp(ReplayScreen(header, events, speed=0.05))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("space")  # pause
-        steps = len(app.transcript.steps)
+        steps = len(app.main.transcript.steps)
         await pilot.press("n")
         await pilot.pause()
-        assert len(app.transcript.steps) == steps + 1
+        assert len(app.main.transcript.steps) == steps + 1
         await pilot.press("n", "n")
         await pilot.pause()
-        assert len(app.transcript.steps) == steps + 3 and app._replay_paused
+        assert len(app.main.transcript.steps) == steps + 3 and app.main.clock.paused
 
 
 @pytest.mark.parametrize("content, message", [
@@ -107,3 +111,20 @@ def test_damaged_and_truncated_recordings(recording, tmp_path):
     assert r.returncode == 1 and "cut off" in r.stderr and "Traceback" not in r.stderr
     r = cli("replay", str(tmp_path / "missing.jsonl"))
     assert r.returncode == 1 and "no such recording" in r.stderr
+
+
+def test_the_replay_clock_keeps_the_recorded_pace():
+    from workbench.app.replay_clock import ReplayClock
+    from workbench.engine.events import NoticeEvent, Source, StepEvent
+
+    step = StepEvent(0, Source.TARGET, 0, 0, 0, 1, 0.0, 0.01, 0.1)
+    events = [(0.0, NoticeEvent("a")), (0.5, step), (1.0, NoticeEvent("b")), (2.0, step)]
+    clock = ReplayClock(events, speed=2.0)
+    assert clock.tick(0.1) == [events[0][1]]  # 0.2 s of recording played
+    assert clock.tick(0.2) == [step]  # 0.6 s
+    clock.toggle_pause()
+    assert clock.tick(10) == []  # paused
+    assert clock.step() == [events[2][1], step] and clock.finished and clock.paused
+    assert clock.change_speed(1000) == 100.0
+    clock.restart()
+    assert (clock.position, clock.paused, clock.finished) == (0, False, False)

@@ -6,20 +6,23 @@ import pytest
 from scripted import scripted_events
 
 from workbench.app.app import WorkbenchApp
+from workbench.app.screens.live import LiveScreen
 from workbench.engine.settings import Settings
 
 
 def scripted_app(theme: str) -> WorkbenchApp:
-    return WorkbenchApp(None, None, Settings(drafter="cascade", draft_max=4), theme=theme,
-                        prompt="Summarise the quarterly report in two sentences.")
+    return WorkbenchApp(LiveScreen(Settings(drafter="cascade", draft_max=4),
+                                   prompt="Summarise the quarterly report in two sentences."), theme=theme)
 
 
 async def feed(pilot) -> None:
-    app = pilot.app
-    app.query_one("#prompt").cursor_blink = False
-    app._inbox.extend(scripted_events())
-    app._drain()
-    app._replot()
+    await pilot.pause()  # the main screen is mounted
+    view = pilot.app.main.view
+    view.prompt.cursor_blink = False
+    view.feed(scripted_events())
+    view.drain()
+    await pilot.pause()
+    view.replot()
     await pilot.pause()
 
 

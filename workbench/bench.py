@@ -21,8 +21,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .args import engine_from_args
 from .engine.errors import WorkbenchError
 from .engine.session import Engine
+from .engine.settings import AUTO_K_CEILING, DRAFTERS
 
 AUTO_KS = ("auto", "heuristic")
 
@@ -42,7 +44,7 @@ class Config:
         ngram = f" n={self.ngram}" if self.drafter in ("lookup", "cascade") else ""
         return f"{self.drafter} K={self.k}{ngram}"
 
-    def settings(self, ceiling: int = 32) -> dict[str, object]:
+    def settings(self, ceiling: int = AUTO_K_CEILING) -> dict[str, object]:
         adaptive = self.k if isinstance(self.k, str) else "off"
         return {"drafter": self.drafter, "draft_max": ceiling if isinstance(self.k, str) else self.k,
                 "adaptive": adaptive, "temperature": self.temperature, "ngram": self.ngram, "experts": self.experts}
@@ -84,12 +86,11 @@ def measure_once(engine: Engine, prompts: list[str], config: Config, n_predict: 
     texts = []
     asked: Counter[int] = Counter()
     start = time.perf_counter()
-    # Adaptive K keeps what it learnt across requests, in the app as here: each configuration has its own
-    # policies, carried over between its repetitions (the first starts cold), never shared with another one
-    engine.k_policies = result.policies
     for prompt in prompts[::-1] if backwards else prompts:
         engine.forget()  # the suffix cache would otherwise replay earlier repetitions' output
-        t = engine.generate(prompt, n_predict, **config.settings())
+        # Adaptive K keeps what it learnt across requests, in the app as here: each configuration has its own
+        # policies, carried over between its repetitions (the first starts cold), never shared with another one
+        t = engine.generate(prompt, n_predict, k_policies=result.policies, **config.settings())
         s = t.stats
         tokens += s.n_emitted
         decode += s.elapsed
@@ -200,7 +201,7 @@ def _k(text: str) -> int | str:
 def _drafters(text: str, engine: Engine, say: Callable[[str], None]) -> list[str]:
     names = _list(text, str, "--drafters")
     for d in names:
-        if d not in ("none", "draft", "lookup", "suffix", "cascade"):
+        if d not in DRAFTERS:
             raise WorkbenchError(f"unknown drafter {d!r} in --drafters")
     if "draft" in names and engine.draft is None:
         names.remove("draft")
@@ -220,7 +221,7 @@ def prompts_from_args(args: argparse.Namespace, engine: Engine) -> list[str]:
     return prompts if args.raw else [engine.target.chat_prompt(p) for p in prompts]
 
 
-def _progress():
+def _progress():  # noqa: ANN202 (rich's Progress, imported inside)
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -244,7 +245,7 @@ def chart(results: list[Result], title: str) -> str:
     plt.theme("clear")
     plt.title(title)
     plain = [r.rate for r in results if r.config.drafter == "none"]
-    for drafter in ("draft", "lookup", "suffix", "cascade"):
+    for drafter in DRAFTERS[1:]:
         points = sorted((r.config.k, r.rate) for r in results if r.config.drafter == drafter and isinstance(r.config.k, int))
         if points:
             best = {}
@@ -290,8 +291,6 @@ def write_results(results: list[Result], json_path: str | None, csv_path: str | 
 
 
 def bench(args: argparse.Namespace) -> int:
-    from .cli import engine_from_args
-
     if args.repeat < 1:
         raise WorkbenchError(f"--repeat must be at least 1, not {args.repeat}")
     engine = engine_from_args(args)
@@ -329,8 +328,6 @@ def bench(args: argparse.Namespace) -> int:
 
 def tune_command(args: argparse.Namespace) -> int:
     from . import presets
-    from .cli import engine_from_args
-
     engine = engine_from_args(args)
     try:
         drafters = [d for d in _drafters(args.drafters, engine, print) if d != "none"]

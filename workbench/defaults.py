@@ -30,6 +30,16 @@ def default_model() -> Path:
     return path
 
 
+def app_threads() -> int:
+    """llama.cpp threads for the app: one core fewer than the machine has, when it has more than one.
+    llama.cpp's threads meet at a barrier after every operation, so one of them preempted by the UI
+    thread stalls them all (measured on 2 cores: the app at 0.6x of headless with both cores for
+    llama.cpp, 0.99x with one); a core for the UI costs less than it saves."""
+    from .engine.models import default_threads
+
+    return max(1, default_threads() - 1)
+
+
 def cache_dir() -> Path:
     import platformdirs
 

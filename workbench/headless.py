@@ -14,6 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from .args import engine_from_args, n_predict_from_args, read_prompt, settings_from_args
 from .engine.errors import WorkbenchError
 from .engine.events import DoneEvent, Event, NoticeEvent, TokenEvent
 from .engine.transcript import Transcript
@@ -66,26 +67,10 @@ def summary(t: Transcript) -> str:
     )
 
 
-def read_prompt(args: argparse.Namespace) -> str:
-    if args.prompt is not None and args.file is not None:
-        raise WorkbenchError("give the prompt with -p or -f, not both")
-    if args.file is not None:
-        try:
-            return Path(args.file).expanduser().read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise WorkbenchError(f"{args.file}: no such prompt file") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise WorkbenchError(f"{args.file}: cannot read the prompt ({e})") from None
-    if args.prompt is None:
-        raise WorkbenchError("give a prompt with -p TEXT or -f FILE")
-    return args.prompt
-
-
 def run(args: argparse.Namespace) -> int:
-    from .cli import engine_from_args, settings_from_args
-
     prompt = read_prompt(args)
     settings = settings_from_args(args)
+    n_predict = n_predict_from_args(args)
     engine = engine_from_args(args, settings.snapshot().drafter)
     for warning in engine.warnings:
         print(f"workbench: warning: {warning}", file=sys.stderr)
@@ -106,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
             recorder = Recorder(args.record, {"prompt": prompt, "models": model_paths(engine),
                                               "settings": asdict(settings.snapshot())})
         try:
-            for event in session.run(args.n_predict):
+            for event in session.run(n_predict):
                 if recorder:
                     recorder.add(event)
                 transcript.add(event)

@@ -1,4 +1,4 @@
-"""The token legend (DESIGN.md section 4), one definition for the app and the headless printer.
+"""The token legend, one definition for the app and the headless printer.
 
 One hue per source; accepted tokens bright, rejected dim and struck through, the target's own
 correction/bonus tokens in the plain colour with an underline marking where a verify step ended.

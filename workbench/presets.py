@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from .engine.errors import WorkbenchError
-from .resources import data_dir
 from .engine.settings import Settings, validate
+from .resources import data_dir
 
 
 @dataclass

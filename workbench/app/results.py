@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable
 
 from ..engine.errors import WorkbenchError
+from ..engine.settings import DRAFTERS
 from .widgets.plots import CachedPlot
 
 
@@ -49,7 +50,7 @@ class ResultsScreen(ModalScreen[None]):
         plot = self.query_one(CachedPlot)
         plt = plot.plt
         plt.title(f"{self.title_text}: tokens/s against K (Esc closes)")
-        for drafter in ("draft", "lookup", "suffix", "cascade"):
+        for drafter in DRAFTERS[1:]:
             best: dict[int, float] = {}
             for r in rows:
                 if r.get("drafter") == drafter and isinstance(r.get("k"), int) and r.get("temperature", 0) == 0:

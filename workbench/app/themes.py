@@ -29,7 +29,7 @@ def load_themes() -> tuple[Theme, ...]:
 
 
 def token_styles(variables: dict[str, str]) -> dict[tuple[Source, Fate] | str, Style]:
-    """The legend of DESIGN.md section 4 (workbench.palette) in the current theme's colours."""
+    """The token legend (workbench.palette) in the current theme's colours."""
     colours = {k: variables.get(f"token-{k}", "default") for k in TOKEN_KEYS}
     styles: dict[tuple[Source, Fate] | str, Style] = {
         (source, fate): Style.parse(style(source, fate, colours)) for source in Source for fate in Fate}

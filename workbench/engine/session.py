@@ -15,21 +15,19 @@ from pathlib import Path
 
 import numpy as np
 
-from ..drafters.base import Drafter, Proposal
-from ..drafters.cascade import CascadeDrafter
-from ..drafters.draft_model import DraftModelDrafter
-from ..drafters.lookup import LookupDrafter
-from ..drafters.suffix import SuffixDrafter
 from .adaptive import AdaptiveK, HeuristicK
+from .drafters import DrafterSet, Proposal
 from .errors import WorkbenchError
 from .events import DoneEvent, Event, Fate, NoticeEvent, PromptEvent, SettingsEvent, Source, StepEvent, TokenEvent
 from .gguf_info import ModelInfo, inspect
 from .models import LoadOptions, Model, VocabFacts, check_compatible, check_experts, expert_options
 from .sampling import probabilities
-from .settings import LiveSettings, Settings
+from .settings import DrafterName, LiveSettings, Settings, validate
 from .text import PieceDecoder
 from .transcript import Transcript
 from .verify import greedy_verify, speculative_verify
+
+KPolicies = dict[tuple[str, str], "AdaptiveK | HeuristicK"]  # (adaptive mode, drafter) -> what it learnt
 
 
 def load_warnings(target: ModelInfo, draft: ModelInfo | None) -> list[str]:
@@ -57,7 +55,7 @@ class Engine:
         self.experts = 0  # experts per token forced on the target; 0: the model's own count
         self.draft_experts = 0  # the same for the draft model
         self.warnings: list[str] = []  # things the user should know about this pair (memory, sizes)
-        self.k_policies: dict[tuple[str, str], AdaptiveK | HeuristicK] = {}  # (adaptive kind, drafter) -> policy
+        self.k_policies: KPolicies = {}  # what adaptive K learnt, kept across requests
         if draft is not None:
             check_compatible(VocabFacts.of(target), VocabFacts.of(draft))
         # Why speculation is off for this target, if it is: a recurrent state cannot be cut back to
@@ -67,10 +65,7 @@ class Engine:
             kind = "hybrid" if target.info.hybrid else "recurrent"
             self.no_speculation = (f"{target.info.arch} is a {kind} architecture: its state cannot be rolled back "
                                    "after a rejected draft, so speculation is off and it generates plainly")
-        self.drafters: dict[str, Drafter] = {"lookup": LookupDrafter(), "suffix": SuffixDrafter()}
-        if draft is not None:
-            self.drafters["draft"] = DraftModelDrafter(draft)
-        self.drafters["cascade"] = CascadeDrafter([self.drafters[n] for n in ("lookup", "suffix", "draft") if n in self.drafters])
+        self.drafters = DrafterSet(draft)
         self._target_tokens: list[int] = []  # what the target's KV cache holds
         self._session: Session | None = None
 
@@ -109,8 +104,7 @@ class Engine:
         old.close()
         if draft:
             self.draft, self.draft_experts = new, n
-            self.drafters["draft"] = DraftModelDrafter(new)
-            self.drafters["cascade"] = CascadeDrafter([self.drafters[k] for k in ("lookup", "suffix", "draft")])
+            self.drafters.set_draft_model(new)
         else:
             self.target, self.experts = new, n
             self._target_tokens = []
@@ -120,7 +114,8 @@ class Engine:
         """Drop what the suffix cache learned from earlier requests (benchmarks compare runs from scratch)."""
         if self._session is not None:
             self._session.finish()  # so its output is not added after the memory was emptied
-        self.drafters["suffix"].forget()
+        for drafter in self.drafters:
+            drafter.forget()
 
     def available(self, drafter: str) -> str | None:
         """None if `drafter` can run here, else why not."""
@@ -132,8 +127,31 @@ class Engine:
             return "the draft drafter needs a draft model (-md DRAFT.gguf)"
         return None
 
-    def session(self, prompt: str | list[int], settings: LiveSettings | None = None) -> Session:
-        """A new request. Ends the previous one, whose output then feeds the suffix cache."""
+    def check(self, name: str, value: object) -> None:
+        """Raise a WorkbenchError unless a (validated) setting value can be used with this pair: the draft
+        drafter needs a draft model, an expert count an MoE model with that many experts."""
+        if name == "drafter" and (why := self.available(str(value))):
+            raise WorkbenchError(why)
+        if name in ("experts", "draft_experts"):
+            self.check_experts(int(value), draft=name == "draft_experts")  # type: ignore[call-overload]
+
+    def fit_settings(self, settings: LiveSettings) -> list[str]:
+        """Bring settings chosen before this pair was loaded in line with it; returns what was changed and
+        why, for the user. The draft drafter needs a draft model; an expert count needs an MoE target."""
+        s, notes = settings.snapshot(), []
+        if s.drafter == "draft" and self.draft is None:
+            settings.update(drafter="lookup")
+            notes.append("no draft model is loaded: the drafter is now lookup")
+        if s.experts and not self.target.info.is_moe:
+            settings.update(experts=0)
+        if s.draft_experts and (self.draft is None or not self.draft.info.is_moe):
+            settings.update(draft_experts=0)
+        return notes
+
+    def session(self, prompt: str | list[int], settings: LiveSettings | None = None,
+                k_policies: KPolicies | None = None) -> Session:
+        """A new request. Ends the previous one, whose output then feeds the suffix cache. Adaptive K keeps
+        what it learns in `k_policies` (default: the engine's own, carried from request to request)."""
         if self._session is not None:
             self._session.finish()
         tokens = self.target.tokenize(prompt, add_bos=self.target.add_bos) if isinstance(prompt, str) else list(prompt)
@@ -142,20 +160,19 @@ class Engine:
         if len(tokens) >= self.target.n_ctx:
             raise WorkbenchError(f"the prompt is {len(tokens)} tokens, longer than the context of {self.target.n_ctx}: "
                                  "shorten it or raise -c")
-        for drafter in self._base_drafters():
-            drafter.reset()
-        self._session = Session(self, tokens, settings or LiveSettings())
+        for drafter in self.drafters:
+            drafter.begin(tokens)
+        self._session = Session(self, tokens, settings or LiveSettings(),
+                                self.k_policies if k_policies is None else k_policies)
         return self._session
 
-    def generate(self, prompt: str | list[int], n_predict: int = 256, **settings: object) -> Transcript:
+    def generate(self, prompt: str | list[int], n_predict: int = 256, k_policies: KPolicies | None = None,
+                 **settings: object) -> Transcript:
         """One whole generation with fixed settings, for scripts, benchmarks and tests."""
         transcript = Transcript()
-        for event in self.session(prompt, LiveSettings(**settings)).run(n_predict):
+        for event in self.session(prompt, LiveSettings(**settings), k_policies).run(n_predict):
             transcript.add(event)
         return transcript
-
-    def _base_drafters(self) -> list[Drafter]:
-        return [d for name, d in self.drafters.items() if name != "cascade"]
 
     def close(self) -> None:
         if self._session is not None:
@@ -169,8 +186,9 @@ class Engine:
 class Session:
     """One request: its context grows with every step; `run` may be called again to continue it."""
 
-    def __init__(self, engine: Engine, prompt: list[int], settings: LiveSettings) -> None:
+    def __init__(self, engine: Engine, prompt: list[int], settings: LiveSettings, k_policies: KPolicies) -> None:
         self.engine = engine
+        self.k_policies = k_policies
         self.settings = settings
         self.context = list(prompt)
         self.n_prompt = len(prompt)
@@ -192,7 +210,7 @@ class Session:
     def finish(self) -> None:
         if not self._finished:
             self._finished = True
-            for drafter in self.engine._base_drafters():
+            for drafter in self.engine.drafters:
                 drafter.finish(self.context, self.n_prompt)
 
     # --- the loop ---------------------------------------------------------------------------
@@ -208,8 +226,9 @@ class Session:
         target.truncate(keep)
         target.eval(want[keep:])
         self.engine._target_tokens = list(want)
-        if self.settings.snapshot().drafter in ("draft", "cascade") and "draft" in self.engine.drafters:
-            self.engine.drafters["draft"].prepare(self.context)  # the draft model reads the prompt too
+        drafter = self.settings.snapshot().drafter
+        if drafter != "none" and drafter in self.engine.drafters:
+            self.engine.drafters[drafter].prepare(self.context)  # a draft model reads the prompt too
         yield PromptEvent(len(want) - keep, time.perf_counter() - start)
 
     def _apply_experts(self, s: Settings, prefill: bool = True) -> Iterator[Event]:
@@ -232,8 +251,7 @@ class Session:
 
     def run(self, n_predict: int = 256) -> Iterator[Event]:
         """Generate up to n_predict tokens, yielding events; ends with one DoneEvent."""
-        if n_predict < 1:
-            raise WorkbenchError(f"n_predict must be at least 1, not {n_predict}")
+        validate("n_predict", n_predict)
         self.stop_event.clear()
         engine = self.engine
         yield from self._apply_experts(self.settings.snapshot(), prefill=False)
@@ -275,8 +293,9 @@ class Session:
             k = min(policy.choose(s.draft_max) if policy else s.draft_max, room, n_predict - produced - 1)
             t0 = time.perf_counter()
             proposal = Proposal()
-            if drafter_name != "none" and k > 0:
-                proposal = engine.drafters[drafter_name].propose(self.context, k, s, self._rng)
+            drafter = engine.drafters[drafter_name] if drafter_name != "none" else None
+            if drafter is not None and k > 0:
+                proposal = drafter.propose(self.context, k, drafter.params(s), self._rng)
                 del proposal.tokens[k:]
             t1 = time.perf_counter()
             draft = proposal.tokens
@@ -285,10 +304,14 @@ class Session:
                 n_acc, nxt = greedy_verify(draft, [int(np.argmax(r)) for r in rows])
             else:
                 params = s.sampling
-                n_acc, nxt = speculative_verify(draft, lambda i: probabilities(rows[i], params), proposal.q, self._rng)
+                # the lambda is called within this step only, so the loop variables it reads are this step's
+                n_acc, nxt = speculative_verify(draft, lambda i: probabilities(rows[i], params),  # noqa: B023
+                                                proposal.q, self._rng)
             t2 = time.perf_counter()
             if policy:
                 policy.observe(len(draft), n_acc, t2 - t0)
+            if drafter is not None and draft:
+                engine.drafters.accept(drafter, n_acc)
 
             new = [*draft[:n_acc], nxt]
             eog = next((i for i, t in enumerate(new) if target.is_eog(t)), None)
@@ -307,15 +330,15 @@ class Session:
                 yield DoneEvent("eos", f"end of generation after {produced} tokens")
                 return
 
-    def _policy(self, s: Settings, drafter: str) -> AdaptiveK | HeuristicK | None:
+    def _policy(self, s: Settings, drafter: DrafterName) -> AdaptiveK | HeuristicK | None:
         """The K policy the settings ask for. It lives in the engine, per drafter, so what it learnt about
         this machine's costs and this drafter's acceptance carries over from request to request."""
         if s.adaptive == "off":
             return None
         key = (s.adaptive, drafter)
-        if key not in self.engine.k_policies:
-            self.engine.k_policies[key] = AdaptiveK() if s.adaptive == "auto" else HeuristicK(min(5, max(1, s.draft_max)))
-        return self.engine.k_policies[key]
+        if key not in self.k_policies:
+            self.k_policies[key] = AdaptiveK() if s.adaptive == "auto" else HeuristicK(min(5, max(1, s.draft_max)))
+        return self.k_policies[key]
 
     def _token_events(self, proposal: Proposal, n_acc: int, nxt: int, n_emitted: int) -> Iterator[TokenEvent]:
         """Accepted drafts, then the rejected ones (shown where they were proposed), then the target's token."""

@@ -89,7 +89,7 @@ class Stats:
 
     @property
     def position_acceptance(self) -> list[float]:
-        return [h / t if t else 0.0 for h, t in zip(self.position_hits, self.position_tries)]
+        return [h / t if t else 0.0 for h, t in zip(self.position_hits, self.position_tries, strict=True)]
 
     def rolling(self) -> Window:
         """The same measures over the last `window` steps."""

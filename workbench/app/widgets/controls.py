@@ -6,26 +6,22 @@ the user steps it, presses Enter, or leaves the field; a refused value puts the 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Label, Select, Static
 
-from ...engine.settings import ADAPTIVE, DRAFTERS, Settings
+from ...engine.settings import SPECS, Settings, Spec
 
-# name -> (label, step, decimals); the order is the order on screen
-FIELDS: dict[str, tuple[str, float, int]] = {
-    "draft_max": ("K (draft max)", 1, 0),
-    "temperature": ("temperature", 0.1, 2),
-    "top_k": ("top-k", 5, 0),
-    "top_p": ("top-p", 0.05, 2),
-    "ngram": ("lookup n-gram", 1, 0),
-    "p_min": ("p_min (draft)", 0.05, 2),
-    "experts": ("experts (MoE)", 1, 0),
-    "seed": ("seed", 1, 0),
-    "n_predict": ("tokens per run", 64, 0),
-}
+if TYPE_CHECKING:
+    from ...engine.gguf_info import ModelInfo
+
+# From the settings table (engine/settings.py), in its order: a choice is a Select, a stepped number a field.
+CHOICES: dict[str, Spec] = {name: s for name, s in SPECS.items() if s.sidebar and s.choices}
+FIELDS: dict[str, Spec] = {name: s for name, s in SPECS.items() if s.sidebar and s.step}
 
 
 def fmt(value: float, decimals: int) -> str:
@@ -65,30 +61,37 @@ class ControlsPanel(VerticalScroll):
         self._initial = initial
 
     def compose(self) -> ComposeResult:
-        yield Label("drafter")
-        yield Select([(d, d) for d in DRAFTERS], value=self._initial.drafter, allow_blank=False, id="drafter")
-        yield Label("adaptive K")
-        yield Select([(a, a) for a in ADAPTIVE], value=self._initial.adaptive, allow_blank=False, id="adaptive")
-        for name, (label, _step, _dec) in FIELDS.items():
-            yield Label(label)
-            yield SettingInput(id=name, type="number" if FIELDS[name][2] else "integer", select_on_focus=True)
+        for name, spec in CHOICES.items():
+            yield Label(spec.label)
+            yield Select([(c, c) for c in spec.choices], value=getattr(self._initial, name), allow_blank=False, id=name)
+        for name, spec in FIELDS.items():
+            yield Label(spec.label)
+            yield SettingInput(id=name, type="number" if spec.decimals else "integer", select_on_focus=True)
             if name == "experts":
                 yield Static("", id="experts-reason")
 
     def show(self, settings: Settings, n_predict: int, force: str = "") -> None:
         """Put the values in force into the fields: all but the one being typed in, unless it is `force`."""
-        for name, (_label, _step, decimals) in FIELDS.items():
+        for name, spec in FIELDS.items():
             field = self.query_one(f"#{name}", SettingInput)
             value = n_predict if name == "n_predict" else getattr(settings, name)
             if not field.has_focus or field.value == "" or name == force:
-                field.value = fmt(value, decimals)
-        for name in ("drafter", "adaptive"):
+                field.value = fmt(value, spec.decimals)
+        for name in CHOICES:
             select = self.query_one(f"#{name}", Select)
             if select.value != getattr(settings, name):
                 with select.prevent(Select.Changed):  # showing a value is not the user choosing it
                     select.value = getattr(settings, name)
 
-    def set_experts(self, enabled: bool, reason: str) -> None:
+    def show_experts(self, info: ModelInfo | None) -> None:
+        """The expert-count field is for MoE targets only; say why when it is off."""
+        if info is None:
+            enabled, reason = False, "no model loaded"
+        elif info.is_moe:
+            enabled = True
+            reason = f"MoE: {info.expert_count} experts, {info.expert_used_count} used by default (0 = default)"
+        else:
+            enabled, reason = False, f"not MoE ({info.arch} is dense): nothing to change"
         self.query_one("#experts", SettingInput).disabled = not enabled
         self.query_one("#experts-reason", Static).update(reason)
 
@@ -99,8 +102,9 @@ class ControlsPanel(VerticalScroll):
     @on(SettingInput.Stepped)
     def _stepped(self, event: SettingInput.Stepped) -> None:
         name = event.field.id or ""
-        _label, step, decimals = FIELDS[name]
-        value = round(self.current(name) + event.delta * step, 6)
+        spec = FIELDS[name]
+        decimals = spec.decimals
+        value = round(self.current(name) + event.delta * spec.step, 6)
         event.field.value = fmt(value, decimals)
         self.post_message(self.Apply(name, value if decimals else int(value)))
 

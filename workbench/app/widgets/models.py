@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
@@ -13,6 +14,11 @@ from textual.suggester import Suggester
 from textual.widgets import Button, Input, Label, Select, Static
 
 from ... import presets
+from ..messages import EngineLoaded, LoadFailed
+
+if TYPE_CHECKING:
+    from ...engine.models import LoadOptions
+    from ...engine.session import Engine
 
 
 class PathSuggester(Suggester):
@@ -72,6 +78,43 @@ class ModelsPanel(VerticalScroll):
 
     def show_facts(self, text: str) -> None:
         self.query_one("#facts", Static).update(text)
+
+    def load(self, target: str, draft: str, options: LoadOptions, autostart: bool = False) -> None:
+        """Load a pair in a worker; the screen gets EngineLoaded or LoadFailed."""
+        self.show_paths(target, draft)
+        self._load_worker(target, draft, options, autostart)
+
+    @work(thread=True, exclusive=True, group="load", name="load", exit_on_error=False)
+    def _load_worker(self, target: str, draft: str, options: LoadOptions, autostart: bool) -> None:
+        from ...defaults import resolve_model
+        from ...engine.errors import WorkbenchError
+        from ...engine.session import Engine
+
+        try:
+            engine = Engine.load(resolve_model(target), resolve_model(draft) if draft else None, options)
+        except WorkbenchError as e:
+            self.screen.post_message(LoadFailed(str(e)))
+            return
+        self.screen.post_message(EngineLoaded(engine, target, draft, autostart))
+
+    def show_engine(self, e: Engine | None, problem: str = "") -> None:
+        """What is loaded (or that nothing is), and why the last load failed, if it did."""
+        if e is None:
+            self.show_facts("no model loaded: give a path and Load, or choose a preset"
+                            + (f"\n\n[b]{problem}[/b]" if problem else ""))
+            return
+        lines = [f"[b]target[/b] {e.target.info.summary()}",
+                 f"  {e.target.info.file_size / 2**20:.0f} MiB, context {e.target.n_ctx}"]
+        if e.draft is not None:
+            lines += [f"[b]draft[/b] {e.draft.info.summary()}", f"  {e.draft.info.file_size / 2**20:.0f} MiB",
+                      f"[b]pair[/b] compatible (same vocabulary, {e.target.n_vocab} tokens)"]
+        else:
+            lines.append("[b]draft[/b] none (lookup, suffix and cascade still work)")
+        if e.no_speculation:
+            lines.append(f"[b]note[/b] {e.no_speculation}")
+        if problem:
+            lines.append(f"\n[b]last load failed[/b]: {problem}")
+        self.show_facts("\n".join(lines))
 
     def refresh_presets(self) -> None:
         self.query_one("#preset", Select).set_options([(n, n) for n in presets.names()])

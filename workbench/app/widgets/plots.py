@@ -2,7 +2,7 @@
 plain-decoding baseline, accepted length per step, acceptance by draft position.
 
 Each plot redraws from its data on `replot()`, which the app calls a few times a second at most and
-only when the data changed (DESIGN.md section 3, after Dolphie's update_graphs).
+only when the data changed (after Dolphie's update_graphs; docs/architecture.md, "Events to views").
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class Plots(Grid):
     def _acceptance(self, data: PlotData) -> None:
         widget, plt = self._prepare("acceptance", "acceptance %")
         if data.acceptance:
-            x, y = zip(*data.acceptance)
+            x, y = zip(*data.acceptance, strict=True)
             plt.plot(x, y, marker="braille")
             plt.ylim(0, 100)
             for step in data.marks:
@@ -91,7 +91,7 @@ class Plots(Grid):
     def _rate(self, data: PlotData) -> None:
         widget, plt = self._prepare("rate", "tokens/s" + (" (line: plain)" if data.baseline else ""))
         if data.rate:
-            x, y = zip(*data.rate)
+            x, y = zip(*data.rate, strict=True)
             plt.plot(x, y, marker="braille")
             if data.baseline:
                 plt.hline(data.baseline)

@@ -6,22 +6,30 @@ makes a proposal O(n) whatever the context length; a miss costs nothing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from ..engine.events import Source
-from ..engine.settings import Settings
-from .base import Proposal
+from ..events import Source
+from ..settings import SPECS
+from .base import Drafter, Proposal
 
-MAX_NGRAM = 8  # the highest n-gram size the settings allow
+MAX_NGRAM = int(SPECS["ngram"].hi or 8)  # the highest n-gram size the settings allow
 
 
-class LookupDrafter:
+@dataclass(frozen=True, slots=True)
+class LookupParams:
+    ngram: int = 3  # the longest n-gram matched (down to 1)
+
+
+class LookupDrafter(Drafter):
     source = Source.LOOKUP
+    Params = LookupParams
 
     def __init__(self) -> None:
-        self.reset()
+        self.begin([])
 
-    def reset(self) -> None:
+    def begin(self, context: list[int]) -> None:
         # _last[n][ngram] = position of the token that followed the most recent occurrence of ngram
         self._last: list[dict[tuple[int, ...], int]] = [{} for _ in range(MAX_NGRAM + 1)]
         self._indexed = 1  # the n-grams ending before every position < _indexed are in _last
@@ -32,14 +40,11 @@ class LookupDrafter:
                 self._last[n][tuple(context[j - n:j])] = j
         self._indexed = max(self._indexed, len(context))
 
-    def propose(self, context: list[int], k: int, settings: Settings, rng: np.random.Generator) -> Proposal:
+    def propose(self, context: list[int], k: int, params: LookupParams, rng: np.random.Generator) -> Proposal:
         self._index(context)
         end = len(context)
-        for n in range(min(settings.ngram, end), 0, -1):
+        for n in range(min(params.ngram, end), 0, -1):
             j = self._last[n].get(tuple(context[end - n:]))
             if j is not None:
                 return Proposal(context[j:j + k], self.source)
         return Proposal([], self.source)
-
-    def finish(self, context: list[int], n_prompt: int) -> None:
-        pass

@@ -18,9 +18,8 @@ from collections import deque
 
 import numpy as np
 
-from ..engine.events import Source
-from ..engine.settings import Settings
-from .base import Proposal
+from ..events import Source
+from .base import Drafter, Proposal
 
 
 class _Node:
@@ -103,7 +102,7 @@ class SuffixTrie:
         return tokens, score
 
 
-class SuffixDrafter:
+class SuffixDrafter(Drafter):
     source = Source.SUFFIX
 
     def __init__(self, max_depth: int = 64, factor: float = 1.0, min_prob: float = 0.1, max_outputs: int = 256) -> None:
@@ -112,18 +111,18 @@ class SuffixDrafter:
         self.min_prob = min_prob
         self.max_outputs = max_outputs
         self.forget()
-        self.reset()
+        self.begin([])
 
     def forget(self) -> None:
         """Empty the global memory of earlier outputs."""
         self.global_trie = SuffixTrie(self.max_depth)
         self._outputs: deque[list[int]] = deque()
 
-    def reset(self) -> None:
+    def begin(self, context: list[int]) -> None:
         self.request_trie = SuffixTrie(self.max_depth)
         self._indexed = 0
 
-    def propose(self, context: list[int], k: int, settings: Settings, rng: np.random.Generator) -> Proposal:
+    def propose(self, context: list[int], k: int, params: object, rng: np.random.Generator) -> Proposal:
         for t in context[self._indexed:]:
             self.request_trie.append(t)
         self._indexed = len(context)

@@ -9,13 +9,14 @@ shaped by the same temperature/top-k/top-p as the target's p, and hands q to the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from ..engine.events import Source
-from ..engine.models import Model
-from ..engine.sampling import probabilities, sample
-from ..engine.settings import Settings
-from .base import Proposal
+from ..events import Source
+from ..models import Model
+from ..sampling import SamplingParams, probabilities, sample
+from .base import Drafter, Proposal
 
 
 def _top_probability(logits: np.ndarray) -> float:
@@ -23,15 +24,25 @@ def _top_probability(logits: np.ndarray) -> float:
     return 1.0 / float(np.exp(logits - top).sum())
 
 
-class DraftModelDrafter:
+@dataclass(frozen=True, slots=True)
+class DraftParams:
+    p_min: float = 0.0  # stop drafting when the draft's top probability falls below this
+    temperature: float = 0.0  # the target's sampling, applied to the draft's q alike
+    top_k: int = 40
+    top_p: float = 0.95
+
+    @property
+    def sampling(self) -> SamplingParams:
+        return SamplingParams(self.temperature, self.top_k, self.top_p)
+
+
+class DraftModelDrafter(Drafter):
     source = Source.DRAFT
+    Params = DraftParams
 
     def __init__(self, model: Model) -> None:
         self.model = model
         self._cached: list[int] = []  # the tokens whose KV the draft model holds, in order
-
-    def reset(self) -> None:
-        pass  # the prefix comparison in propose() handles a new request as well as a rollback
 
     def _rewind(self, context: list[int]) -> int:
         """Keep the cached prefix shared with context[:-1] (the last token is always evaluated again, for its
@@ -58,22 +69,23 @@ class DraftModelDrafter:
         self._cached.extend(context[keep:])
         return logits
 
-    def propose(self, context: list[int], k: int, settings: Settings, rng: np.random.Generator) -> Proposal:
+    # begin() is the base's no-op: the prefix comparison in propose() handles a new request as well as a rollback
+    def propose(self, context: list[int], k: int, params: DraftParams, rng: np.random.Generator) -> Proposal:
         room = self.model.n_ctx - len(context)
         k = min(k, room)
         if k <= 0:
             return Proposal([], self.source)
         logits = self._sync(context)
-        params = settings.sampling
+        sampling = params.sampling
         tokens: list[int] = []
-        qs: list[np.ndarray] | None = None if params.greedy else []
+        qs: list[np.ndarray] | None = None if sampling.greedy else []
         while True:
-            if settings.p_min > 0.0 and _top_probability(logits) < settings.p_min:
+            if params.p_min > 0.0 and _top_probability(logits) < params.p_min:
                 break  # as llama.cpp: an unsure draft token is not worth a verify slot, not even the first
             if qs is None:
                 token = int(np.argmax(logits))
             else:
-                q = probabilities(logits, params)
+                q = probabilities(logits, sampling)
                 token = sample(q, rng)
                 qs.append(q)
             tokens.append(token)
@@ -82,6 +94,3 @@ class DraftModelDrafter:
             logits = self.model.eval([token], logits="last")[-1]
             self._cached.append(token)
         return Proposal(tokens, self.source, qs)
-
-    def finish(self, context: list[int], n_prompt: int) -> None:
-        pass

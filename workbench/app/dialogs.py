@@ -1,0 +1,133 @@
+"""The app's dialogs: help, the expert-count table, and asking for a path. Each is a small modal screen."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import ModalScreen
+from textual.widgets import Input, Markdown, Static
+from textual.worker import Worker, WorkerState
+
+from .messages import ExpertsMeasured
+
+if TYPE_CHECKING:
+    from ..engine.gguf_info import ModelInfo
+    from ..engine.models import LoadOptions
+    from ..experts import ExpertRow
+
+HELP = """\
+# workbench
+
+**Keys**
+
+| key | action |
+|---|---|
+| F2 | run: generate from the prompt |
+| F3 | stop at the next step |
+| F4 | continue the current run |
+| F5 | baseline: plain decoding on the same prompt, for the speedup |
+| F6 | clear the stream |
+| F7 | show or hide rejected draft tokens |
+| F8 | save the transcript (also saved on exit) |
+| F9 | plots: next page / hide |
+| ctrl+b | show or hide the sidebar |
+| ctrl+r | record the following runs (JSON lines, for `workbench replay`) |
+| ctrl+t | chat template on or off (raw completion) |
+| space / n / + / - | in a replay: pause, step one verify step, faster, slower |
+| ctrl+p | command palette (actions, themes) |
+| ctrl+q | quit |
+
+In the controls, focus a field and use **up/down** or **+/-**, or type a value and press Enter.
+A change applies at the next verify step while generation continues; the stream marks it ‹like this›.
+
+**Legend**: the target's own tokens in the plain colour; accepted drafts in their source's colour
+(draft model, prompt lookup, suffix cache); rejected drafts dim and struck through where they were
+proposed; the target's correction or bonus token underlined, where each verify step ended.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,f1,q", "dismiss", "Close")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen Markdown { width: 90%; max-width: 100; height: 90%; border: round $primary; background: $surface; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Markdown(HELP)
+
+
+def experts_table(model_name: str, rows: list[ExpertRow]) -> Table:
+    table = Table(title=f"{model_name}: expert count (Esc closes)")
+    for col in ("experts", "perplexity", "agreement", "tok/s", "vs default"):
+        table.add_column(col, justify="right")
+    base = next(r for r in rows if r.default)
+    for r in rows:
+        table.add_row(f"{r.experts}{' (default)' if r.default else ''}", f"{r.perplexity:.2f}",
+                      f"{100 * r.agreement:.1f}%", f"{r.tokens_per_second:.1f}",
+                      f"{r.tokens_per_second / base.tokens_per_second:.2f}x")
+    return table
+
+
+class ExpertsScreen(ModalScreen[None]):
+    """The expert-count table (as `workbench experts`) for an MoE target, measured in a worker while shown."""
+
+    BINDINGS = [Binding("escape,q", "dismiss", "Close")]
+    DEFAULT_CSS = """
+    ExpertsScreen { align: center middle; }
+    ExpertsScreen Static { width: auto; max-width: 100%; height: auto; border: round $primary;
+                           background: $surface; padding: 1 2; }
+    """
+
+    def __init__(self, info: ModelInfo, options: LoadOptions) -> None:
+        super().__init__()
+        self.info, self.options = info, options
+        self.rows: list[ExpertRow] = []  # once measured
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"measuring every expert count of {self.info.name} on a reference text...")
+
+    def on_mount(self) -> None:
+        self._measure()
+
+    @work(thread=True, name="experts", exit_on_error=False)
+    def _measure(self) -> None:
+        from ..engine.models import LoadOptions
+        from ..experts import REFERENCE, measure
+
+        o, info = self.options, self.info
+        options = LoadOptions(n_ctx=o.n_ctx, n_threads=o.n_threads, n_batch=o.n_batch)
+        rows = measure(info.path, list(range(info.expert_used_count, 0, -1)), REFERENCE, options, 256, 32)
+        self.post_message(ExpertsMeasured(info.name, rows))
+
+    def on_experts_measured(self, message: ExpertsMeasured) -> None:
+        self.rows = message.rows
+        self.query_one(Static).update(experts_table(message.model_name, message.rows))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.query_one(Static).update(f"the measurement failed: {event.worker.error} (Esc closes)")
+
+
+class AskPath(ModalScreen[str]):
+    """One line of input; dismissed with what was typed (Enter) or "" (Esc)."""
+
+    DEFAULT_CSS = "AskPath { align: center middle; } AskPath Input { width: 70; }"
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, placeholder: str) -> None:
+        super().__init__()
+        self._placeholder = placeholder
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder=self._placeholder)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss("")

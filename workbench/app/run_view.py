@@ -1,0 +1,179 @@
+"""The run view: turns engine events into the token stream, the plots and the run's transcript. Live
+runs, replays and the snapshot tests all feed it the same way (`feed`), from any thread.
+
+Threads: the producer (a generation worker, the replay clock) only appends to a deque; a 10 Hz timer
+drains it into the widgets, so the UI thread never waits on the model and no `call_from_thread` happens
+per token (docs/architecture.md, "Events to views"). Plots redraw at most twice a second, and only when
+their data changed and they are visible.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Static, TextArea
+
+from ..engine.events import DoneEvent, Event, NoticeEvent, SettingsEvent, StepEvent, TokenEvent
+from ..engine.settings import Settings, describe
+from ..engine.stats import Stats
+from ..engine.transcript import Transcript
+from .widgets.plots import PlotData, Plots
+from .widgets.stream import TokenStream, legend
+
+DRAIN_HZ = 10
+PLOT_HZ = 2
+
+
+def status_line(settings: Settings, stats: Stats, state: str, baseline: float | None = None,
+                experts: int | None = None) -> str:
+    """The fixed, greppable status: K=<k> T=<temp> drafter=<name> acc=<pct>% tok/s=<rate> ..."""
+    s = settings
+    parts = [f"K={s.k_text()}", f"T={s.temperature:.2f}", f"drafter={s.drafter}",
+             f"acc={100 * stats.acceptance:.1f}%", f"tok/s={stats.tokens_per_second:.1f}"]
+    if s.drafter in ("lookup", "cascade"):
+        parts.append(f"ngram={s.ngram}")
+    if experts is not None:
+        parts.append(f"experts={experts}")
+    if baseline:
+        parts.append(f"plain={baseline:.1f} speedup={stats.tokens_per_second / baseline:.2f}x")
+    parts.append(f"tokens={stats.n_emitted}")
+    parts.append(state)
+    return " ".join(parts)
+
+
+class RunView(Vertical):
+    """Legend, token stream, prompt editor and plots of one run, and the transcript they show."""
+
+    class Drained(Message):
+        """Events reached the widgets (the screen refreshes its status line)."""
+
+        def __init__(self, settings_changed: bool) -> None:
+            super().__init__()
+            self.settings_changed = settings_changed
+
+    class Notice(Message):
+        """Something the engine wants the user to know (a refused setting, a reload, context full)."""
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    def __init__(self, prompt: str = "", *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._prompt = prompt
+        self._inbox: deque[Event] = deque()
+        self.transcript = Transcript()
+        self.plot_data = PlotData()
+        self.running = False  # plots redraw less often while generating
+        self._plotted = -1
+        self._plot_ticks = 0
+        self._plot_page = 0
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="legend")
+        yield TokenStream(id="stream")
+        yield TextArea(self._prompt, id="prompt", soft_wrap=True, show_line_numbers=False)
+        yield Plots(id="plots")
+
+    def on_mount(self) -> None:
+        # Held, not queried, by the timers: a tick may land while the screen is being torn down.
+        self.stream = self.query_one(TokenStream)
+        self.plots = self.query_one(Plots)
+        self.prompt = self.query_one("#prompt", TextArea)
+        self.prompt.border_title = "prompt (F2 run)"
+        # A blinking cursor repaints twice a second for nothing; on a small machine that is CPU llama.cpp wants.
+        self.prompt.cursor_blink = False
+        self.set_interval(1 / DRAIN_HZ, self.drain)
+        self.set_interval(1 / PLOT_HZ, self._tick_plots)
+
+    def restyle(self, styles: dict) -> None:
+        self.stream.styles_map = styles
+        self.stream.restyle()
+        self.query_one("#legend", Static).update(Text.assemble(*legend(styles)))
+
+    # --- feeding ------------------------------------------------------------------------------
+    def feed(self, events: Iterable[Event]) -> None:
+        """Queue events for the next drain; safe from any thread."""
+        self._inbox.extend(events)
+
+    @property
+    def pending(self) -> bool:
+        """Events queued but not yet drained."""
+        return bool(self._inbox)
+
+    def push(self, event: Event) -> None:
+        self._inbox.append(event)
+
+    def reset(self) -> None:
+        """A new run: empty stream, plots and transcript; the measured baseline stays."""
+        self._inbox.clear()
+        self.transcript = Transcript()
+        baseline = self.plot_data.baseline
+        self.plot_data.clear()
+        self.plot_data.baseline = baseline
+        self.stream.clear()
+
+    def drain(self) -> None:
+        """Move every queued event into the transcript, the stream and the plot data."""
+        if not self._inbox:
+            return
+        stream, data = self.stream, self.plot_data
+        tokens: list[TokenEvent] = []
+        settings_changed = False
+        while self._inbox:
+            event = self._inbox.popleft()
+            self.transcript.add(event)
+            if isinstance(event, TokenEvent):
+                tokens.append(event)
+                continue
+            if tokens:
+                stream.add_tokens(tokens)
+                tokens = []
+            if isinstance(event, StepEvent):
+                window = self.transcript.stats.rolling()
+                if event.drafted:
+                    data.acceptance.append((event.step, 100 * window.acceptance))
+                    data.lengths[event.accepted] += 1
+                data.rate.append((round(event.time, 3), window.tokens_per_second))
+                data.positions = self.transcript.stats.position_acceptance
+                data.version += 1
+            elif isinstance(event, SettingsEvent):
+                stream.add_marker(describe(event.changes))
+                data.marks.append(event.step)
+                data.time_marks.append(data.rate[-1][0] if data.rate else 0.0)
+                settings_changed = True
+            elif isinstance(event, NoticeEvent):
+                self.post_message(self.Notice(event.message))
+            elif isinstance(event, DoneEvent):
+                if event.reason in ("stopped", "context_full", "eos", "error"):
+                    stream.add_marker(event.message)
+                if event.reason == "context_full":
+                    self.post_message(self.Notice(event.message))
+        if tokens:
+            stream.add_tokens(tokens)
+        self.post_message(self.Drained(settings_changed))
+
+    # --- plots --------------------------------------------------------------------------------
+    def _tick_plots(self) -> None:
+        self._plot_ticks += 1
+        if self.running and self._plot_ticks % 2:  # 1 Hz while generating: each redraw costs llama.cpp CPU
+            return
+        self.replot()
+
+    def replot(self) -> None:
+        """Redraw the plots if their data changed since the last redraw and they are on screen."""
+        if self.plot_data.version != self._plotted and self.plots.display:
+            self._plotted = self.plot_data.version
+            self.plots.replot(self.plot_data)
+
+    def cycle_plots(self) -> None:
+        """F9: the next page of plots (narrow screens show two at a time), then none."""
+        self._plot_page = (self._plot_page + 1) % 3
+        self.plots.display = self._plot_page != 2
+        self.plots.set_class(self._plot_page == 1, "-page2")
+        self._plotted = -1

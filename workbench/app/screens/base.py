@@ -1,0 +1,116 @@
+"""What every run screen shares: the layout (sidebar, run view, status line, footer), the view toggles,
+and following the theme."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Input, TabbedContent, TabPane
+
+from ...engine.settings import LiveSettings
+from ..dialogs import HelpScreen
+from ..run_view import RunView, status_line
+from ..widgets.controls import ControlsPanel
+from ..widgets.livetext import LiveText
+from ..widgets.models import ModelsPanel
+from ..widgets.stream import TokenStream
+from ..widgets.system import SystemPanel
+
+
+class RunScreen(Screen[None]):
+    # Each screen lists its keys in footer order. The function keys are the app's own: priority, so that a
+    # focused prompt editor (whose TextArea binds F6/F7 to selections) does not take them.
+    BINDINGS: list[Binding] = []
+
+    def __init__(self, settings: LiveSettings, prompt: str = "", n_predict: int = 256) -> None:
+        super().__init__()
+        self.settings = settings
+        self.n_predict = n_predict
+        self._prompt = prompt
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="body"):
+            with TabbedContent(id="sidebar"):
+                with TabPane("Controls", id="tab-controls"):
+                    yield ControlsPanel(self.settings.snapshot(), id="controls", classes="sidebar-panel")
+                with TabPane("Models", id="tab-models"):
+                    yield ModelsPanel(id="models", classes="sidebar-panel")
+                with TabPane("System", id="tab-system"):
+                    yield SystemPanel(id="system")
+            yield RunView(self._prompt, id="center")
+        yield LiveText(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.view = self.query_one(RunView)
+        self.status = self.query_one("#status", LiveText)
+        for field in self.query(Input):
+            field.cursor_blink = False
+        self.restyle()
+        self.show_settings()
+
+    def restyle(self) -> None:
+        self.view.restyle(self.app.styles_map)  # type: ignore[attr-defined]  (WorkbenchApp's)
+
+    @property
+    def transcript(self):  # noqa: ANN201 (engine.transcript.Transcript)
+        return self.view.transcript
+
+    @property
+    def plot_data(self):  # noqa: ANN201 (widgets.plots.PlotData)
+        return self.view.plot_data
+
+    # --- the status line: subclasses say what they know ----------------------------------------------
+    running = False
+
+    def experts_in_use(self) -> int | None:
+        """The MoE target's experts per token, for the status line (None: not an MoE target)."""
+        return None
+
+    def state(self) -> str:
+        return "running" if self.running else "idle"
+
+    def status_line(self) -> str:
+        return status_line(self.settings.snapshot(), self.transcript.stats, self.state(), self.plot_data.baseline,
+                           self.experts_in_use())
+
+    def update_status(self) -> None:
+        self.status.set(self.status_line())
+
+    @on(RunView.Drained)
+    def _drained(self, message: RunView.Drained) -> None:
+        if message.settings_changed:
+            self.show_settings()
+        self.update_status()
+
+    def show_settings(self) -> None:
+        self.query_one(ControlsPanel).show(self.settings.snapshot(), self.n_predict)
+
+    def notify_error(self, message: str) -> None:
+        self.notify(message, severity="error", timeout=6)
+
+    def on_run_view_notice(self, message: RunView.Notice) -> None:
+        self.notify(message.text, severity="warning", timeout=5)
+
+    # --- view toggles -------------------------------------------------------------------------
+    def action_toggle_rejected(self) -> None:
+        stream = self.query_one(TokenStream)
+        stream.set_show_rejected(not stream.show_rejected)
+        self.notify("rejected drafts " + ("shown" if stream.show_rejected else "hidden"), timeout=2)
+
+    def action_cycle_plots(self) -> None:
+        self.view.cycle_plots()
+
+    def action_toggle_sidebar(self) -> None:
+        sidebar = self.query_one("#sidebar")
+        sidebar.display = not sidebar.display
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen())
+
+    async def shutdown(self) -> None:
+        """The app is quitting: stop what runs and keep what the user made (the live screen saves)."""
+        self.view.drain()

@@ -1,0 +1,414 @@
+"""The live workbench: load a pair, generate, steer the engine while it generates, measure the baseline.
+
+Models load, runs generate and measurements run in thread workers that post typed messages
+(app/messages.py); this screen handles them on the UI thread. Settings go the other way through the
+engine's LiveSettings, read at the start of each step. Errors a user can cause arrive as WorkbenchError
+and become one notification; the screen keeps its previous state.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual import on, work
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.worker import Worker, WorkerState
+
+from ... import presets
+from ...defaults import app_threads
+from ...engine.errors import WorkbenchError
+from ...engine.events import DoneEvent, NoticeEvent
+from ...engine.models import LoadOptions
+from ...engine.settings import LiveSettings, Settings, validate
+from ..dialogs import ExpertsScreen
+from ..keeper import Keeper, recording_header
+from ..messages import BaselineMeasured, EngineLoaded, LoadFailed, RunEnded
+from ..widgets.controls import ControlsPanel
+from ..widgets.models import ModelsPanel
+from ..widgets.stream import TokenStream
+from .base import RunScreen
+
+if TYPE_CHECKING:
+    from ...engine.session import Engine, Session
+
+SWITCH_INTERVAL = 0.0005  # seconds
+
+
+@dataclass(frozen=True)
+class Opening:
+    """What the screen does once it is shown: load a pair (or a preset), and maybe start a run."""
+
+    target: str | None = None
+    draft: str = ""
+    preset: str | None = None
+    autostart: bool = False
+
+
+class LiveScreen(RunScreen):
+    BINDINGS = [
+        Binding("f2", "run", "Run", priority=True),
+        Binding("f3", "stop", "Stop", priority=True),
+        Binding("f4", "continue", "Continue", priority=True),
+        Binding("f5", "baseline", "Baseline", priority=True),
+        Binding("f6", "clear", "Clear", priority=True),
+        Binding("f7", "toggle_rejected", "Rejected", priority=True),
+        Binding("f8", "save", "Save", priority=True),
+        Binding("f9", "cycle_plots", "Plots", priority=True),
+        Binding("f1", "help", "Help", priority=True),
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False),
+        Binding("ctrl+r", "record", "Record", show=False),
+        Binding("ctrl+t", "toggle_chat", "Chat/raw", show=False),
+    ]
+
+    running: reactive[bool] = reactive(False, init=False)  # a worker is generating or measuring
+    loading: reactive[bool] = reactive(False, init=False)  # a pair is loading
+
+    def __init__(self, settings: Settings | None = None, *, prompt: str = "", n_predict: int = 256,
+                 chat: bool = True, opening: Opening = Opening(), load_options: LoadOptions | None = None,
+                 transcripts_dir: Path | None = None, record: str | None = None) -> None:
+        super().__init__(LiveSettings(settings or Settings(drafter="lookup")), prompt, n_predict)
+        self.chat = chat
+        self.opening = opening
+        self.load_options = load_options or LoadOptions(n_threads=app_threads())
+        self.keeper = Keeper(transcripts_dir, record)
+        self.engine: Engine | None = None
+        self.session: Session | None = None
+        self.model_paths = ("", "")
+        self.prompt_text = ""  # the prompt of the run on screen, for its transcript
+        self.run_settings = self.settings.snapshot()  # the settings the run on screen started with
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self._show_models()
+        self.update_status()
+        o = self.opening
+        if o.preset:
+            self.apply_preset(o.preset, autostart=o.autostart)
+        elif o.target:
+            self.load_models(o.target, o.draft, autostart=o.autostart)
+
+    # --- reactive state -------------------------------------------------------------------------
+    def watch_running(self, running: bool) -> None:
+        self.view.running = running
+        self.update_status()
+        self.refresh_bindings()
+
+    def watch_loading(self, loading: bool) -> None:
+        self.query_one("#facts").loading = loading
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys that cannot act now show as disabled in the footer."""
+        if action in ("run", "continue", "baseline") and (self.running or self.loading):
+            return None
+        if action == "stop" and not self.running:
+            return None
+        return True
+
+    def experts_in_use(self) -> int | None:
+        e = self.engine
+        if e is None or not e.target.info.is_moe:
+            return None
+        return self.settings.snapshot().experts or e.target.info.expert_used_count
+
+    # --- settings ---------------------------------------------------------------------------------
+    def apply_setting(self, name: str, value: Any) -> bool:
+        """Validate one value and hand it to the engine; a refusal is one notification. True if applied."""
+        try:
+            clean = validate(name, value)
+            if name == "n_predict":
+                self.n_predict = clean
+            else:
+                if self.engine is not None:
+                    self.engine.check(name, clean)
+                before = self.settings.snapshot()
+                if getattr(before, name) != clean:
+                    after = self.settings.update(**{name: clean})
+                    if before.adaptive != "off" and after.adaptive == "off" and name != "adaptive":
+                        self.notify(f"K={clean} set by hand: adaptive K is off", timeout=3)
+        except WorkbenchError as e:
+            self.notify(str(e), severity="error", timeout=4)
+            self.query_one(ControlsPanel).show(self.settings.snapshot(), self.n_predict, force=name)
+            return False
+        self.show_settings()
+        self.update_status()
+        return True
+
+    @on(ControlsPanel.Apply)
+    def _on_apply(self, message: ControlsPanel.Apply) -> None:
+        if message.value == "":
+            self.show_settings()  # an emptied field just goes back to the value in force
+            return
+        self.apply_setting(message.name, message.value)
+
+    # --- models and presets -----------------------------------------------------------------------
+    def load_models(self, target: str, draft: str = "", autostart: bool = False) -> None:
+        if not target:
+            self.notify("give a target model path (or 'embedded')", severity="error")
+            return
+        if self.running:
+            self.notify("stop the run (F3) before loading models", severity="warning")
+            return
+        self.loading = True
+        self.query_one(ModelsPanel).load(target, draft, self.load_options, autostart)
+
+    @on(EngineLoaded)
+    def _install_engine(self, message: EngineLoaded) -> None:
+        self.loading = False
+        old, self.engine = self.engine, message.engine
+        self.session = None
+        if old is not None:
+            old.close()
+        self.model_paths = (message.target, message.draft)
+        for note in self.engine.fit_settings(self.settings):
+            self.notify(note, timeout=5)
+        self._show_models()
+        self.show_settings()
+        self.update_status()
+        for warning in self.engine.warnings:
+            self.notify(warning, severity="warning", timeout=10)
+        e = self.engine
+        self.notify(f"loaded {e.target.info.name}" + (f" + draft {e.draft.info.name}" if e.draft else ""))
+        if message.autostart:
+            self.action_run()
+
+    @on(LoadFailed)
+    def _load_failed(self, message: LoadFailed) -> None:
+        self.loading = False
+        self._show_models(problem=message.reason)
+        self.notify_error(message.reason)
+
+    def _show_models(self, problem: str = "") -> None:
+        self.query_one(ModelsPanel).show_engine(self.engine, problem)
+        self.query_one(ControlsPanel).show_experts(self.engine.target.info if self.engine else None)
+
+    @on(ModelsPanel.Load)
+    @on(ModelsPanel.ApplyPreset)
+    def _on_models_panel(self, message: ModelsPanel.Load | ModelsPanel.ApplyPreset) -> None:
+        if isinstance(message, ModelsPanel.Load):
+            self.load_models(message.target, message.draft)
+        else:
+            self.apply_preset(message.name)
+
+    def apply_preset(self, name: str, autostart: bool = False) -> None:
+        try:
+            preset = presets.load(name)
+            changes = dict(preset.settings)
+            if self.engine is not None and "experts" in changes and not preset.target:
+                self.engine.check("experts", changes["experts"])
+            self.settings.update(**changes)
+        except WorkbenchError as e:
+            self.notify(str(e), severity="error")
+            return
+        self.show_settings()
+        self.update_status()
+        self.notify(f"preset {preset.name}: {preset.description}" if preset.description else f"preset {preset.name}")
+        if preset.target:
+            self.load_models(preset.target, preset.draft or "", autostart=autostart)
+        elif autostart:
+            self.action_run()
+
+    @on(ModelsPanel.SavePreset)
+    def _on_save_preset(self, message: ModelsPanel.SavePreset) -> None:
+        try:
+            path = presets.save(message.name, self.settings.snapshot(), self.model_paths[0] or None,
+                                self.model_paths[1] or None)
+        except (WorkbenchError, OSError) as e:
+            self.notify(str(e), severity="error")
+            return
+        self.query_one(ModelsPanel).refresh_presets()
+        self.notify(f"saved preset {message.name} to {path}")
+
+    # --- runs ---------------------------------------------------------------------------------------
+    def _can_start(self) -> bool:
+        if self.engine is None:
+            self.notify("load a model first (Models tab)", severity="warning")
+            return False
+        if self.running:
+            self.notify("a run is going on: stop it first (F3)", severity="warning")
+            return False
+        return True
+
+    def _prompt_for_run(self) -> str | None:
+        """The prompt to run, or None (and a notification) when there is none or a run cannot start."""
+        prompt = self.view.prompt.text
+        if not prompt.strip():
+            self.notify("write a prompt first", severity="warning")
+            return None
+        return prompt if self._can_start() else None
+
+    def action_run(self) -> None:
+        prompt = self._prompt_for_run()
+        if prompt is None or self.engine is None:
+            return
+        try:
+            text = self.engine.target.chat_prompt(prompt) if self.chat else prompt
+            self.session = self.engine.session(text, self.settings)
+        except WorkbenchError as e:
+            self.notify(str(e), severity="error")
+            return
+        self._reset_view()
+        self.prompt_text = prompt
+        self.run_settings = self.settings.snapshot()
+        if self.keeper.record_path and self.keeper.recorder is None:
+            self._open_recorder(self.keeper.record_path)
+        self._start(self.n_predict)
+
+    def action_continue(self) -> None:
+        if self.session is None:
+            self.action_run()
+            return
+        if self._can_start():
+            self.query_one(TokenStream).add_marker("continue")
+            self._start(self.n_predict)
+
+    def action_stop(self) -> None:
+        if self.session is not None and self.running:
+            self.session.stop()
+
+    def action_clear(self) -> None:
+        self.action_stop()
+        if not self.running:
+            self.session = None
+        self._reset_view()
+        self.update_status()
+
+    def _reset_view(self) -> None:
+        self._save_if_unsaved()
+        self.view.reset()
+        self.keeper.saved_path = None
+
+    def _start(self, n_predict: int) -> None:
+        # The generation thread needs the GIL for a moment between llama.cpp calls; when the UI thread is
+        # painting it would wait up to the default 5 ms switch interval each time. Hand it over sooner.
+        sys.setswitchinterval(SWITCH_INTERVAL)
+        self.running = True
+        self.keeper.unsaved = True
+        self._generate(self.session, n_predict)
+
+    @work(thread=True, group="engine", name="generate", exit_on_error=False)
+    def _generate(self, session: Session, n_predict: int) -> None:
+        try:
+            for event in session.run(n_predict):
+                self.keeper.record(event)
+                self.view.push(event)
+        except WorkbenchError as e:
+            self.view.feed([NoticeEvent(str(e)), DoneEvent("error", str(e))])
+        finally:
+            self.post_message(RunEnded())
+
+    @on(RunEnded)
+    def _run_ended(self) -> None:
+        self.view.drain()
+        self.running = False
+
+    def action_baseline(self) -> None:
+        prompt = self._prompt_for_run()
+        if prompt is None:
+            return
+        self.running = True
+        self.notify("measuring plain decoding on this prompt...")
+        self._baseline(prompt)
+
+    @work(thread=True, group="engine", name="baseline", exit_on_error=False)
+    def _baseline(self, prompt: str) -> None:
+        engine = self.engine
+        assert engine is not None  # _prompt_for_run checked it
+        text = engine.target.chat_prompt(prompt) if self.chat else prompt
+        s = self.settings.snapshot()
+        t = engine.generate(text, min(self.n_predict, 128), drafter="none", temperature=s.temperature,
+                            top_k=s.top_k, top_p=s.top_p, seed=s.seed)
+        self.post_message(BaselineMeasured(t.stats.tokens_per_second))
+
+    @on(BaselineMeasured)
+    def _baseline_measured(self, message: BaselineMeasured) -> None:
+        self.running = False
+        self.plot_data.baseline = message.tokens_per_second
+        self.plot_data.version += 1
+        self.notify(f"plain decoding: {message.tokens_per_second:.1f} tokens/s")
+        self.update_status()
+
+    def action_measure_experts(self) -> None:
+        """Perplexity, agreement and tokens/s for every expert count of the MoE target (a dialog measures)."""
+        if self.engine is None or not self.engine.target.info.is_moe:
+            self.notify("load a Mixture-of-Experts target first: the expert count does not apply", severity="warning")
+            return
+        if self._can_start():
+            self.app.push_screen(ExpertsScreen(self.engine.target.info, self.engine.target.options))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Only the unforeseen: a worker that raised instead of posting its message."""
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        message = str(error) if isinstance(error, WorkbenchError) else f"{type(error).__name__}: {error}"
+        if event.worker.name == "load":
+            self.loading = False
+            self._show_models(problem=message)
+        else:
+            self.running = False
+        self.notify_error(message)
+
+    # --- chat template, recording, saving ----------------------------------------------------------------
+    def action_toggle_chat(self) -> None:
+        self.chat = not self.chat
+        self.view.prompt.border_title = "prompt (F2 run)" if self.chat else "prompt, raw completion (F2 run)"
+        self.notify("the chat template is applied" if self.chat else "raw completion: no chat template", timeout=2)
+
+    @property
+    def models(self) -> dict[str, str]:
+        return {"target": self.model_paths[0], "draft": self.model_paths[1]}
+
+    def _open_recorder(self, path: str | None = None) -> None:
+        try:
+            where = self.keeper.start_recording(recording_header(self.prompt_text, self.models, self.settings.snapshot()),
+                                                path)
+        except (WorkbenchError, OSError) as e:
+            self.notify(str(e), severity="error")
+            return
+        self.notify(f"recording to {where}")
+
+    def action_record(self) -> None:
+        """Start recording the following runs to a file in the user data dir, or stop recording."""
+        if self.keeper.recorder is not None:
+            self.keeper.stop_recording()
+            self.notify("recording stopped")
+            return
+        self._open_recorder()
+
+    def action_save(self) -> None:
+        if not self.transcript.tokens:
+            self.notify("nothing generated yet", severity="warning")
+        elif path := self._save():
+            self.notify(f"transcript saved to {path}")
+
+    @property
+    def saved_path(self) -> Path | None:
+        return self.keeper.saved_path
+
+    def _save(self) -> Path | None:
+        try:
+            return self.keeper.save(self.transcript, self.prompt_text, self.run_settings, self.models)
+        except OSError as e:
+            self.notify(f"cannot save the transcript: {e}", severity="error")
+            return None
+
+    def _save_if_unsaved(self) -> None:
+        if self.keeper.unsaved and self.transcript.tokens:
+            self._save()
+
+    async def shutdown(self) -> None:
+        """Quitting: stop generating first, then keep what was made (transcript, recording), then free the models."""
+        if self.session is not None:
+            self.session.stop()
+        await self.app.workers.wait_for_complete()
+        await super().shutdown()
+        self._save_if_unsaved()
+        self.keeper.stop_recording()
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None

@@ -1,0 +1,138 @@
+"""The command layer's shared parts: argument groups and turning parsed arguments into settings, load
+options, an engine and a prompt. cli.py, headless.py, bench.py and the app launchers import this module;
+it imports none of them, so there is no circle.
+
+The speculation and sampling flags are derived from the settings table (engine/settings.py): a setting
+with a `flag` there is a flag here, with its type, choices and help. Flag names follow llama.cpp's where
+it has them. Light on purpose: nothing heavy is imported at module level.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .engine.errors import WorkbenchError
+from .engine.settings import SPECS, LiveSettings, Spec, default_drafter, validate
+
+if TYPE_CHECKING:
+    from .engine.models import LoadOptions
+    from .engine.session import Engine
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not argparse's usage block
+        self.exit(2, f"workbench: error: {message} (see --help)\n")
+
+
+def _flag_type(spec: Spec):  # noqa: ANN202 (argparse's type callables)
+    parse = spec.parse or spec.kind
+
+    def convert(text: str) -> object:
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e) if spec.parse else
+                                             f"{spec.flag} takes {'a whole number' if spec.kind is int else 'a number'}, "
+                                             f"not {text!r}") from None
+    return convert
+
+
+def add_setting_flag(group: argparse._ArgumentGroup, name: str, default: object = None) -> None:
+    """One flag of the settings table. The default is None ("not given") unless `default` says otherwise, so
+    the table's own default applies and a preset is not overridden by a flag nobody typed."""
+    spec = SPECS[name]
+    short = {"n_predict": "-n"}.get(name)
+    group.add_argument(*([short] if short else []), spec.flag, dest=name, default=default, metavar=spec.metavar or None,
+                       help=spec.help, **({"choices": spec.choices} if spec.choices else {"type": _flag_type(spec)}))
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("models")
+    g.add_argument("-m", "--model", metavar="TARGET.gguf", help="target model (default: the embedded SmolLM2-135M)")
+    g.add_argument("-md", "--model-draft", metavar="DRAFT.gguf", dest="draft", help="draft model for the draft drafter")
+    add_load_args(g)
+
+
+def add_load_args(g: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
+    g.add_argument("-c", "--ctx-size", type=int, default=0, metavar="N",
+                   help="context size in tokens (default 0: the model's own, at most 4096)")
+    g.add_argument("-t", "--threads", type=int, default=None, metavar="N", help="threads (default: physical cores)")
+    g.add_argument("-b", "--batch-size", type=int, default=512, metavar="N", help="prompt batch size (default 512)")
+
+
+def add_prompt_args(g: argparse._ArgumentGroup | argparse.ArgumentParser, file_help: str = "read the prompt from a file") -> None:
+    g.add_argument("-p", "--prompt", metavar="TEXT", help="the prompt")
+    g.add_argument("-f", "--file", metavar="PROMPT_FILE", help=file_help)
+    g.add_argument("--raw", action="store_true", help="plain completion: don't apply the model's chat template")
+
+
+def add_generation_args(p: argparse.ArgumentParser, n_predict: int = 256) -> None:
+    g = p.add_argument_group("speculation and sampling")
+    for name, spec in SPECS.items():
+        if spec.flag and name != "n_predict":
+            add_setting_flag(g, name)
+    add_setting_flag(g, "n_predict", default=n_predict)
+    add_prompt_args(g)
+    g.add_argument("--record", metavar="FILE.jsonl", help="record the session's events for `workbench replay`")
+
+
+def add_app_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("app")
+    g.add_argument("--preset", metavar="NAME", help="load a preset (name or .toml path)")
+    g.add_argument("--theme", metavar="NAME", help="workbench-dark, workbench-light, workbench-colorblind, workbench-256, "
+                                                   "or any Textual theme")
+    g.add_argument("--colors", choices=("auto", "256", "truecolor"), default="auto",
+                   help="colour system; over ssh COLORTERM is often lost: try 256 or truecolor")
+
+
+def settings_from_args(args: argparse.Namespace) -> LiveSettings:
+    """The settings the flags ask for (flags not given keep the table's defaults). One WorkbenchError names a
+    value out of range."""
+    given = {name: getattr(args, name) for name, spec in SPECS.items()
+             if spec.flag and name != "n_predict" and getattr(args, name, None) is not None}
+    given.setdefault("drafter", default_drafter(bool(getattr(args, "draft", None))))
+    return LiveSettings(**given)
+
+
+def n_predict_from_args(args: argparse.Namespace) -> int:
+    return validate("n_predict", args.n_predict, called="-n")
+
+
+def load_options_from_args(args: argparse.Namespace, threads: int | None = None) -> LoadOptions:
+    """Context, batch and threads; `threads` is the default when -t is not given (else llama.cpp's own)."""
+    from .engine.models import LoadOptions
+
+    threads = args.threads if args.threads is not None else threads
+    return LoadOptions(n_ctx=args.ctx_size, n_batch=args.batch_size, **({"n_threads": threads} if threads else {}))
+
+
+def engine_from_args(args: argparse.Namespace, drafter: str = "none") -> Engine:
+    from .engine.session import Engine
+
+    if drafter == "draft" and not args.draft:
+        raise WorkbenchError("--drafter draft needs a draft model: add -md DRAFT.gguf")
+    if hasattr(args, "n_predict"):
+        n_predict_from_args(args)
+    model = args.model
+    if model is None:
+        from .defaults import default_model
+
+        model = default_model()
+    return Engine.load(model, args.draft, load_options_from_args(args))
+
+
+def read_prompt(args: argparse.Namespace) -> str:
+    if args.prompt is not None and args.file is not None:
+        raise WorkbenchError("give the prompt with -p or -f, not both")
+    if args.file is not None:
+        try:
+            return Path(args.file).expanduser().read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise WorkbenchError(f"{args.file}: no such prompt file") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise WorkbenchError(f"{args.file}: cannot read the prompt ({e})") from None
+    if args.prompt is None:
+        raise WorkbenchError("give a prompt with -p TEXT or -f FILE")
+    return args.prompt

@@ -1,0 +1,85 @@
+"""Opening the app: the live workbench (`workbench`, `workbench run`), the demo, a results file, a replay.
+
+Each sets the colour system before Textual is imported (Textual reads it on import), then builds the
+app's main screen from the parsed arguments (workbench/args.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from .args import load_options_from_args, n_predict_from_args, read_prompt, settings_from_args
+from .engine.errors import WorkbenchError
+
+
+def set_colors(args: argparse.Namespace) -> None:
+    """--colors, as the environment variable Textual reads when it is imported: call before importing it."""
+    if args.colors != "auto":
+        os.environ["TEXTUAL_COLOR_SYSTEM"] = args.colors
+
+
+def open_app(args: argparse.Namespace) -> int:
+    set_colors(args)
+    settings = settings_from_args(args).snapshot()
+    prompt = read_prompt(args) if args.prompt is not None or args.file is not None else ""
+    n_predict = n_predict_from_args(args)
+    from .app.app import WorkbenchApp
+    from .app.screens.live import LiveScreen, Opening
+    from .defaults import app_threads
+
+    target = args.model
+    if target is None and args.preset is None:
+        from .defaults import default_model
+
+        try:
+            default_model()
+            target = "embedded"
+        except WorkbenchError:  # no embedded model: the app opens empty and says how to load one
+            target = None
+    screen = LiveScreen(settings, prompt=prompt, n_predict=n_predict, chat=args.chat,
+                        opening=Opening(target, args.draft or "", args.preset, autostart=bool(prompt)),
+                        load_options=load_options_from_args(args, threads=app_threads()), record=args.record)
+    WorkbenchApp(screen, theme=args.theme).run()
+    return 0
+
+
+def open_demo(args: argparse.Namespace) -> int:
+    """The embedded pair, the cascade drafter and a grounded prompt: colours from the first second."""
+    from .demo import DEMO_PROMPT
+
+    args.model, args.draft, args.drafter = "embedded:F16", "embedded", "cascade"
+    args.prompt, args.file, args.chat = DEMO_PROMPT, None, True
+    for name, value in (("ctx_size", 0), ("batch_size", 512), ("threads", None), ("draft_max", 6), ("record", None)):
+        setattr(args, name, value)
+    return open_app(args)
+
+
+def open_results(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    set_colors(args)
+    from .app.results import load_results
+
+    data = load_results(args.results_file)
+    from .app.app import WorkbenchApp
+    from .app.results import ResultsScreen
+    from .app.screens.live import LiveScreen
+
+    WorkbenchApp(LiveScreen(), theme=args.theme, over=ResultsScreen(data, Path(args.results_file).name)).run()
+    return 0
+
+
+def open_replay(args: argparse.Namespace) -> int:
+    from .app.replay_clock import MAX_SPEED, MIN_SPEED
+    from .engine.record import load
+
+    set_colors(args)
+    if not MIN_SPEED <= args.speed <= MAX_SPEED:
+        raise WorkbenchError(f"--speed must be from {MIN_SPEED} to {MAX_SPEED:g}, not {args.speed}")
+    header, events = load(args.recording)
+    from .app.app import WorkbenchApp
+    from .app.screens.replay import ReplayScreen
+
+    WorkbenchApp(ReplayScreen(header, events, args.speed, args.recording), theme=args.theme).run()
+    return 0
