@@ -249,3 +249,44 @@ async def test_loading_posts_typed_messages(tiny_target, tmp_path):
         await settle(pilot)
         failed = [m for m in posted if isinstance(m, LoadFailed)]
         assert len(failed) == 1 and "no such file" in failed[0].reason
+
+
+async def test_typed_numbers_never_crash_the_app(tiny_target, tmp_path):
+    """Half-typed numbers, exponents, underscores, signs and decimals where whole numbers are expected: each is
+    refused with one message, or taken as typed; stepping a half-typed field is refused too."""
+    app = make_app(tiny_target, None, tmp_path, drafter="lookup", draft_max=4)
+    async with run(app) as pilot:
+        await settle(pilot)
+        for field, typed, key in [("#draft_max", "1_", "up"), ("#temperature", "1e", "down"), ("#top_k", "4_", "up"),
+                                  ("#draft_max", "3.5", "enter"), ("#draft_max", "-5", "enter"),
+                                  ("#seed", "--", "enter"), ("#top_p", ".", "down")]:
+            app.query_one(field).focus()
+            app.query_one(field).value = ""
+            await pilot.press(*typed, key)
+            await pilot.pause()
+        s = app.main.settings.snapshot()
+        assert (s.draft_max, s.temperature, s.top_k, s.seed) == (4, 0.0, 40, 0)
+        assert len([n for n in notices(app) if "must be" in n]) == 7
+        assert app.query_one("#draft_max").value == "4"
+        app.query_one("#draft_max").focus()
+        app.query_one("#draft_max").value = ""
+        await pilot.press(*"6", "enter")
+        await pilot.pause()
+        assert app.main.settings.snapshot().draft_max == 6  # typed as typed
+
+
+async def test_a_saved_transcript_records_the_settings_the_run_used(tiny_target, tmp_path):
+    import json
+
+    app = make_app(tiny_target, None, tmp_path, drafter="lookup", draft_max=8)
+    app.main.n_predict = 20
+    async with run(app) as pilot:
+        await settle(pilot)
+        await pilot.press("f2")
+        await until(pilot, lambda: not app.main.running and app.main.transcript.done is not None)
+        app.main.apply_setting("drafter", "suffix")  # changed after the run ended
+        app.main.apply_setting("draft_max", 3)
+        await pilot.press("f8")
+        saved = json.loads(app.main.saved_path.read_text())
+    assert (saved["settings"]["drafter"], saved["settings"]["draft_max"]) == ("lookup", 8)
+    assert saved["settings_changes"] == []

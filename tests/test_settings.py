@@ -74,3 +74,23 @@ def test_the_sidebar_is_derived_from_the_table():
     assert list(FIELDS) == ["draft_max", "temperature", "top_k", "top_p", "ngram", "p_min", "experts", "seed",
                             "n_predict"]
     assert FIELDS["draft_max"].label == "K (draft max)"
+
+
+@pytest.mark.parametrize("text", ["1_", "1_0", "1e3", "1e", "-", ".", "", "inf", "nan", "0x10", "4_"])
+def test_half_typed_and_unusual_numbers_are_refused(text):
+    with pytest.raises(WorkbenchError, match="must be a"):
+        validate("temperature", text)
+    with pytest.raises(WorkbenchError, match="must be a whole number"):
+        validate("draft_max", text)
+
+
+@pytest.mark.parametrize("text, value", [("3", 3), ("+3", 3), ("3.0", 3), (" 4 ", 4)])
+def test_numbers_typed_as_numbers_are_taken(text, value):
+    assert validate("draft_max", text) == value
+
+
+def test_a_decimal_is_not_a_whole_number():
+    with pytest.raises(WorkbenchError, match="whole number, not '3.5'"):
+        validate("draft_max", "3.5")
+    with pytest.raises(WorkbenchError, match="draft_max must be from 0 to 64, not -5"):
+        validate("draft_max", "-5")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .engine.errors import WorkbenchError
-from .engine.settings import SPECS, LiveSettings, Spec, default_drafter, validate
+from .engine.settings import SPECS, LiveSettings, Spec, default_drafter, parse_number, validate
 
 if TYPE_CHECKING:
     from .engine.models import LoadOptions
@@ -27,15 +27,15 @@ class Parser(argparse.ArgumentParser):
 
 
 def _flag_type(spec: Spec):  # noqa: ANN202 (argparse's type callables)
-    parse = spec.parse or spec.kind
-
+    """The flag's value, typed strictly as the table says (no '1_0', '1e3'); its range is checked with the
+    other settings, so that one message says what is allowed."""
     def convert(text: str) -> object:
         try:
-            return parse(text)
+            return spec.parse(text) if spec.parse else parse_number(text, spec.kind)
         except ValueError as e:
-            raise argparse.ArgumentTypeError(str(e) if spec.parse else
-                                             f"{spec.flag} takes {'a whole number' if spec.kind is int else 'a number'}, "
-                                             f"not {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                str(e) if spec.parse else f"{spec.flag} takes {'a whole number' if spec.kind is int else 'a number'}, "
+                                          f"not {text!r}") from None
     return convert
 
 

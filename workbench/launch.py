@@ -8,15 +8,25 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import TYPE_CHECKING
 
 from .args import load_options_from_args, n_predict_from_args, read_prompt, settings_from_args
 from .engine.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from .app.app import WorkbenchApp
 
 
 def set_colors(args: argparse.Namespace) -> None:
     """--colors, as the environment variable Textual reads when it is imported: call before importing it."""
     if args.colors != "auto":
         os.environ["TEXTUAL_COLOR_SYSTEM"] = args.colors
+
+
+def run(app: WorkbenchApp) -> int:
+    """Run the app; its exit code, which Textual sets non-zero when an unhandled error ended it."""
+    app.run()
+    return app.return_code or 0
 
 
 def open_app(args: argparse.Namespace) -> int:
@@ -40,8 +50,7 @@ def open_app(args: argparse.Namespace) -> int:
     screen = LiveScreen(settings, prompt=prompt, n_predict=n_predict, chat=args.chat,
                         opening=Opening(target, args.draft or "", args.preset, autostart=bool(prompt)),
                         load_options=load_options_from_args(args, threads=app_threads()), record=args.record)
-    WorkbenchApp(screen, theme=args.theme).run()
-    return 0
+    return run(WorkbenchApp(screen, theme=args.theme))
 
 
 def open_demo(args: argparse.Namespace) -> int:
@@ -66,8 +75,7 @@ def open_results(args: argparse.Namespace) -> int:
     from .app.results import ResultsScreen
     from .app.screens.live import LiveScreen
 
-    WorkbenchApp(LiveScreen(), theme=args.theme, over=ResultsScreen(data, Path(args.results_file).name)).run()
-    return 0
+    return run(WorkbenchApp(LiveScreen(), theme=args.theme, over=ResultsScreen(data, Path(args.results_file).name)))
 
 
 def open_replay(args: argparse.Namespace) -> int:
@@ -81,5 +89,4 @@ def open_replay(args: argparse.Namespace) -> int:
     from .app.app import WorkbenchApp
     from .app.screens.replay import ReplayScreen
 
-    WorkbenchApp(ReplayScreen(header, events, args.speed, args.recording), theme=args.theme).run()
-    return 0
+    return run(WorkbenchApp(ReplayScreen(header, events, args.speed, args.recording), theme=args.theme))

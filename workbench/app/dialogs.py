@@ -41,7 +41,7 @@ HELP = """\
 | ctrl+p | command palette (actions, themes) |
 | ctrl+q | quit |
 
-In the controls, focus a field and use **up/down** or **+/-**, or type a value and press Enter.
+In the controls, focus a field and use **up/down**, or type a value and press Enter.
 A change applies at the next verify step while generation continues; the stream marks it ‹like this›.
 
 **Legend**: the target's own tokens in the plain colour; accepted drafts in their source's colour

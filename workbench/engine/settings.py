@@ -17,6 +17,7 @@ Light on purpose: importing this module loads neither numpy nor llama_cpp (`work
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
@@ -68,7 +69,7 @@ def parse_k(text: str) -> int | str:
     if text in ADAPTIVE[1:]:
         return text
     try:
-        return int(text)
+        return int(parse_number(text, int))
     except ValueError:
         raise ValueError(f"K must be a whole number, {' or '.join(repr(a) for a in ADAPTIVE[1:])}, not {text!r}") from None
 
@@ -134,6 +135,23 @@ SPECS: dict[str, Spec] = {
     **{f.name: replace(f.metadata["spec"], name=f.name) for f in fields(Settings)}, **RUN_SPECS}
 
 
+# A number as a person types it: optional sign, digits, optional decimals. Python's int()/float() would
+# also take "1_0", "1e3", "inf" and " 5 ", which a field or flag should refuse rather than reinterpret.
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)")
+
+
+def parse_number(text: str, kind: type) -> int | float:
+    """A number of `kind` as a person types it, or ValueError (for '1_', '1e', '-', '2.5' as a whole number)."""
+    if not _NUMBER.fullmatch(text.strip()):
+        raise ValueError(text)
+    number = float(text)
+    if kind is int:
+        if not number.is_integer():
+            raise ValueError(text)
+        return int(number)
+    return number
+
+
 def validate(name: str, value: Any, called: str = "") -> Any:
     """The value converted to the setting's type, or a WorkbenchError that says what is allowed, naming the
     setting as `called` (a CLI flag, say) or by its name."""
@@ -150,6 +168,8 @@ def validate(name: str, value: Any, called: str = "") -> Any:
     try:
         if isinstance(value, bool) or (kind is int and isinstance(value, float) and not value.is_integer()):
             raise ValueError
+        if isinstance(value, str):
+            value = parse_number(value, kind)
         converted = kind(value)
         if kind is float and not math.isfinite(converted):
             raise ValueError

@@ -14,7 +14,7 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Label, Select, Static
 
-from ...engine.settings import SPECS, Settings, Spec
+from ...engine.settings import SPECS, Settings, Spec, parse_number
 
 if TYPE_CHECKING:
     from ...engine.gguf_info import ModelInfo
@@ -29,7 +29,8 @@ def fmt(value: float, decimals: int) -> str:
 
 
 class SettingInput(Input):
-    """A number field that also steps with up/down or +/-."""
+    """A number field that also steps with up/down. Typing is plain typing ('-' and '.' are characters, not
+    keys); the value is checked when it is applied, so a half-typed number is refused with a message."""
 
     class Stepped(Message):
         def __init__(self, field: SettingInput, delta: int) -> None:
@@ -37,7 +38,7 @@ class SettingInput(Input):
             self.field, self.delta = field, delta
 
     async def _on_key(self, event) -> None:  # noqa: ANN001 (textual.events.Key)
-        delta = {"up": 1, "plus": 1, "down": -1, "minus": -1}.get(event.key)
+        delta = {"up": 1, "down": -1}.get(event.key)
         if delta is not None:
             event.prevent_default()
             event.stop()
@@ -66,7 +67,7 @@ class ControlsPanel(VerticalScroll):
             yield Select([(c, c) for c in spec.choices], value=getattr(self._initial, name), allow_blank=False, id=name)
         for name, spec in FIELDS.items():
             yield Label(spec.label)
-            yield SettingInput(id=name, type="number" if spec.decimals else "integer", select_on_focus=True)
+            yield SettingInput(id=name, select_on_focus=True)
             if name == "experts":
                 yield Static("", id="experts-reason")
 
@@ -95,18 +96,18 @@ class ControlsPanel(VerticalScroll):
         self.query_one("#experts", SettingInput).disabled = not enabled
         self.query_one("#experts-reason", Static).update(reason)
 
-    def current(self, name: str) -> float:
-        text = self.query_one(f"#{name}", SettingInput).value
-        return float(text) if text not in ("", "-", ".") else 0.0
-
     @on(SettingInput.Stepped)
     def _stepped(self, event: SettingInput.Stepped) -> None:
         name = event.field.id or ""
         spec = FIELDS[name]
-        decimals = spec.decimals
-        value = round(self.current(name) + event.delta * spec.step, 6)
-        event.field.value = fmt(value, decimals)
-        self.post_message(self.Apply(name, value if decimals else int(value)))
+        try:
+            current = parse_number(event.field.value, float)
+        except ValueError:  # half-typed: let the screen refuse it with its message
+            self.post_message(self.Apply(name, event.field.value))
+            return
+        value = round(current + event.delta * spec.step, 6)
+        event.field.value = fmt(value, spec.decimals)
+        self.post_message(self.Apply(name, value if spec.decimals else int(value)))
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
