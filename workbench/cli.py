@@ -137,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     except WorkbenchError as e:
         print(f"workbench: error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as e:  # ctrl+c, or a SIGHUP / SIGTERM turned into Interrupted (signals.py)
+        return getattr(e, "code", 130)
     except BrokenPipeError:
         return 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -18,6 +19,7 @@ from .args import engine_from_args, n_predict_from_args, read_prompt, settings_f
 from .engine.errors import WorkbenchError
 from .engine.events import DoneEvent, Event, NoticeEvent, TokenEvent
 from .engine.transcript import Transcript
+from .signals import Interrupted, exit_code, ignore_signals, interrupt_on_signals
 
 if TYPE_CHECKING:
     from .engine.session import Engine
@@ -68,12 +70,25 @@ def summary(t: Transcript) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    with interrupt_on_signals():
+        return _run(args)
+
+
+def _say(text: str, out: TextIO = sys.stderr) -> None:
+    """Print, unless the terminal is gone (a hangup): the JSON and the recording still get written."""
+    try:
+        print(text, file=out, flush=True)
+    except OSError:
+        pass
+
+
+def _run(args: argparse.Namespace) -> int:
     prompt = read_prompt(args)
     settings = settings_from_args(args)
     n_predict = n_predict_from_args(args)
     engine = engine_from_args(args, settings.snapshot().drafter)
     for warning in engine.warnings:
-        print(f"workbench: warning: {warning}", file=sys.stderr)
+        _say(f"workbench: warning: {warning}")
     try:
         engine.check_experts(settings.snapshot().experts)
         engine.check_experts(settings.snapshot().draft_experts, draft=True)
@@ -83,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     transcript = Transcript()
     printer = TokenPrinter(sys.stdout, colour=sys.stdout.isatty())
     recorder = None
+    code = 0
     try:
         session = engine.session(engine.target.chat_prompt(prompt) if args.chat else prompt, settings)
         if args.record:
@@ -97,13 +113,21 @@ def run(args: argparse.Namespace) -> int:
                 transcript.add(event)
                 printer.show(event)
                 if isinstance(event, NoticeEvent):
-                    print(f"workbench: {event.message}", file=sys.stderr)
-        except KeyboardInterrupt:
-            transcript.add(DoneEvent("stopped", "interrupted"))
-        printer.end()
+                    _say(f"workbench: {event.message}")
+        except KeyboardInterrupt as e:  # ctrl+c, or Interrupted by SIGHUP / SIGTERM
+            ignore_signals()  # a second signal must not cut the saving short
+            code = e.code if isinstance(e, Interrupted) else exit_code(signal.SIGINT)
+            done = DoneEvent("stopped", f"interrupted ({e})" if isinstance(e, Interrupted) else "interrupted")
+            transcript.add(done)
+            if recorder:
+                recorder.add(done)
+        try:
+            printer.end()
+        except OSError:
+            pass
         if transcript.done and transcript.done.reason == "context_full":
-            print(f"workbench: {transcript.done.message}", file=sys.stderr)
-        print(summary(transcript), file=sys.stderr)
+            _say(f"workbench: {transcript.done.message}")
+        _say(summary(transcript))
         if args.json:
             data = transcript.to_json()
             paths = model_paths(engine)
@@ -116,4 +140,4 @@ def run(args: argparse.Namespace) -> int:
         if recorder:
             recorder.close()
         engine.close()
-    return 130 if transcript.done and transcript.done.message == "interrupted" else 0
+    return code

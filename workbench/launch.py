@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import TYPE_CHECKING
 
 from .args import load_options_from_args, n_predict_from_args, read_prompt, settings_from_args
@@ -24,9 +25,17 @@ def set_colors(args: argparse.Namespace) -> None:
 
 
 def run(app: WorkbenchApp) -> int:
-    """Run the app; its exit code, which Textual sets non-zero when an unhandled error ended it."""
+    """Run the app; its exit code, which Textual sets non-zero when an unhandled error ended it.
+
+    When the user quit while a model was loading, the load goes on inside llama.cpp and Python would wait
+    for its thread at exit (seconds to minutes for a big model): everything is saved by then, so leave at once."""
     app.run()
-    return app.return_code or 0
+    code = app.return_code or 0
+    if app.main.abandoned_work:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def open_app(args: argparse.Namespace) -> int:

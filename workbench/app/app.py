@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from textual.app import App
@@ -11,6 +12,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from ..palette import DEFAULT_THEME
+from ..signals import ENDING_SIGNALS, exit_code
 from .commands import WorkbenchCommands
 from .screens.base import RunScreen
 from .themes import load_themes, token_styles
@@ -28,6 +30,7 @@ class WorkbenchApp(App[None]):
         super().__init__()
         self.main = main
         self._over = over
+        self._quitting = False
         for t in load_themes():
             self.register_theme(t)
         self.theme = theme if theme in self.available_themes else DEFAULT_THEME
@@ -38,6 +41,11 @@ class WorkbenchApp(App[None]):
 
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, lambda _theme: self._restyle())
+        # A dropped ssh connection (SIGHUP), a kill (SIGTERM) or SIGINT end the app like ctrl+q does: the
+        # run is stopped and saved first, then the terminal is restored; the exit code is 128 + the signal.
+        loop = asyncio.get_running_loop()
+        for signum in ENDING_SIGNALS:
+            loop.add_signal_handler(signum, self._on_signal, signum)
         if self._over is not None:
             self.push_screen(self._over)
 
@@ -66,6 +74,16 @@ class WorkbenchApp(App[None]):
 
         self.push_screen(AskPath("results.json (from workbench bench --json), Enter to open, Esc to cancel"), show)
 
+    def _on_signal(self, signum: int) -> None:
+        if not self._quitting:
+            asyncio.ensure_future(self._quit(exit_code(signum)))
+
     async def action_quit(self) -> None:
+        await self._quit(0)
+
+    async def _quit(self, code: int) -> None:
+        if self._quitting:
+            return
+        self._quitting = True
         await self.main.shutdown()
-        self.exit()
+        self.exit(return_code=code)

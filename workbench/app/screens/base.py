@@ -111,6 +111,8 @@ class RunScreen(Screen[None]):
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())
 
+    abandoned_work = False  # set by shutdown() when a worker that cannot be stopped was still running
+
     async def shutdown(self) -> None:
         """The app is quitting: stop what runs and keep what the user made (the live screen saves)."""
         self.view.drain()

@@ -80,6 +80,7 @@ class LiveScreen(RunScreen):
         self.model_paths = ("", "")
         self.prompt_text = ""  # the prompt of the run on screen, for its transcript
         self.run_settings = self.settings.snapshot()  # the settings the run on screen started with
+        self.closing = False  # the app is quitting
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -153,12 +154,18 @@ class LiveScreen(RunScreen):
         if self.running:
             self.notify("stop the run (F3) before loading models", severity="warning")
             return
+        if self.loading:
+            self.notify("a pair is loading: wait for it", severity="warning")
+            return
         self.loading = True
         self.query_one(ModelsPanel).load(target, draft, self.load_options, autostart)
 
     @on(EngineLoaded)
     def _install_engine(self, message: EngineLoaded) -> None:
         self.loading = False
+        if self.closing:  # loaded after the user quit: nothing more to do with it
+            message.engine.close()
+            return
         old, self.engine = self.engine, message.engine
         self.session = None
         if old is not None:
@@ -346,11 +353,7 @@ class LiveScreen(RunScreen):
             return
         error = event.worker.error
         message = str(error) if isinstance(error, WorkbenchError) else f"{type(error).__name__}: {error}"
-        if event.worker.name == "load":
-            self.loading = False
-            self._show_models(problem=message)
-        else:
-            self.running = False
+        self.running = False
         self.notify_error(message)
 
     # --- chat template, recording, saving ----------------------------------------------------------------
@@ -403,9 +406,14 @@ class LiveScreen(RunScreen):
 
     async def shutdown(self) -> None:
         """Quitting: stop generating first, then keep what was made (transcript, recording), then free the models."""
+        self.closing = True
         if self.session is not None:
             self.session.stop()
-        await self.app.workers.wait_for_complete()
+        # Generation ends at its next step; a model load (or an expert measurement) cannot be cut short
+        # inside llama.cpp, so it is not waited for: the process leaves it behind (launch.run).
+        workers = list(self.app.workers)
+        await self.app.workers.wait_for_complete([w for w in workers if w.group == "engine"])
+        self.abandoned_work = self.loading or any(w.is_running for w in workers if w.group != "engine")
         await super().shutdown()
         self._save_if_unsaved()
         self.keeper.stop_recording()

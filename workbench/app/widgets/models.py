@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
@@ -17,8 +18,25 @@ from ... import presets
 from ..messages import EngineLoaded, LoadFailed
 
 if TYPE_CHECKING:
+    from textual.screen import Screen
+
     from ...engine.models import LoadOptions
     from ...engine.session import Engine
+
+
+def _load(screen: Screen, target: str, draft: str, options: LoadOptions, autostart: bool) -> None:
+    from ...defaults import resolve_model
+    from ...engine.errors import WorkbenchError
+    from ...engine.session import Engine
+
+    try:
+        engine = Engine.load(resolve_model(target), resolve_model(draft) if draft else None, options)
+    except WorkbenchError as e:
+        screen.post_message(LoadFailed(str(e)))
+    except Exception as e:  # noqa: BLE001 (unforeseen: shown as one line, the app keeps its pair)
+        screen.post_message(LoadFailed(f"{type(e).__name__}: {e}"))
+    else:
+        screen.post_message(EngineLoaded(engine, target, draft, autostart))
 
 
 class PathSuggester(Suggester):
@@ -80,22 +98,15 @@ class ModelsPanel(VerticalScroll):
         self.query_one("#facts", Static).update(text)
 
     def load(self, target: str, draft: str, options: LoadOptions, autostart: bool = False) -> None:
-        """Load a pair in a worker; the screen gets EngineLoaded or LoadFailed."""
+        """Load a pair in a thread; the screen gets EngineLoaded or LoadFailed.
+
+        A daemon thread, not a Textual worker: a load cannot be cut short inside llama.cpp, and the executor
+        behind thread workers is joined when the app ends, so quitting during a big model's load would wait
+        for all of it (docs/architecture.md; launch.run leaves such a thread behind)."""
         self.show_paths(target, draft)
-        self._load_worker(target, draft, options, autostart)
-
-    @work(thread=True, exclusive=True, group="load", name="load", exit_on_error=False)
-    def _load_worker(self, target: str, draft: str, options: LoadOptions, autostart: bool) -> None:
-        from ...defaults import resolve_model
-        from ...engine.errors import WorkbenchError
-        from ...engine.session import Engine
-
-        try:
-            engine = Engine.load(resolve_model(target), resolve_model(draft) if draft else None, options)
-        except WorkbenchError as e:
-            self.screen.post_message(LoadFailed(str(e)))
-            return
-        self.screen.post_message(EngineLoaded(engine, target, draft, autostart))
+        screen = self.screen
+        threading.Thread(target=_load, args=(screen, target, draft, options, autostart), name="load",
+                         daemon=True).start()
 
     def show_engine(self, e: Engine | None, problem: str = "") -> None:
         """What is loaded (or that nothing is), and why the last load failed, if it did."""

@@ -1,0 +1,51 @@
+"""Ending cleanly on a signal: a dropped ssh connection is a SIGHUP, a `kill` a SIGTERM, and the user's
+work (a transcript, a recording, a JSON file) must be kept before the process goes.
+
+Commands that run in the main thread (headless runs, bench) turn SIGHUP and SIGTERM into `Interrupted`,
+a KeyboardInterrupt, so the code that already ends cleanly on ctrl+c ends the same way; the app handles
+the signals in its event loop instead (app/app.py). The exit code is the shell's convention, 128 + the
+signal number (129 SIGHUP, 130 SIGINT, 143 SIGTERM).
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+ENDING_SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
+
+
+def exit_code(signum: int) -> int:
+    return 128 + signum
+
+
+class Interrupted(KeyboardInterrupt):
+    """A signal asked the process to end; `code` is the exit code to end with."""
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.code = exit_code(signum)
+
+
+def _raise(signum: int, _frame: FrameType | None) -> None:
+    raise Interrupted(signum)
+
+
+@contextmanager
+def interrupt_on_signals() -> Iterator[None]:
+    """Within the block, SIGHUP, SIGTERM and SIGINT raise Interrupted in the main thread."""
+    previous = {s: signal.signal(s, _raise) for s in ENDING_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def ignore_signals() -> None:
+    """From now on the ending signals are ignored (while what was made is being saved)."""
+    for s in ENDING_SIGNALS:
+        signal.signal(s, signal.SIG_IGN)
