@@ -32,13 +32,15 @@ def drain(fd: int, seconds: float) -> bytes:
     return out
 
 
-def wait_exit(pid: int, fd: int, timeout: float = 30.0) -> int:
+def wait_exit(pid: int, fd: int, timeout: float = 30.0) -> tuple[int, bytes]:
+    """The exit code, and what the child wrote to its terminal meanwhile."""
     end = time.monotonic() + timeout
+    out = b""
     while time.monotonic() < end:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
-            return os.waitstatus_to_exitcode(status)
-        drain(fd, 0.1)
+            return os.waitstatus_to_exitcode(status), out + drain(fd, 0.2)
+        out += drain(fd, 0.1)
     os.kill(pid, signal.SIGKILL)
     raise AssertionError("the app did not exit after the signal")
 
@@ -55,10 +57,12 @@ def test_the_app_saves_its_transcript_and_exits_on_a_signal(tiny_target, tmp_pat
     try:
         drain(fd, 6.0)  # load (milliseconds) and generate for a while
         os.kill(pid, signum)
-        code = wait_exit(pid, fd)
+        code, screen = wait_exit(pid, fd)
     finally:
         os.close(fd)
     assert code == 128 + signum
+    # the terminal is given back: the alternate screen left, mouse reporting off
+    assert b"\x1b[?1049l" in screen and b"\x1b[?1000l" in screen
     saved = list((tmp_path / "data" / "workbench" / "transcripts").glob("*.json"))
     assert len(saved) == 1
     data = json.loads(saved[0].read_text())
