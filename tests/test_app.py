@@ -290,3 +290,26 @@ async def test_a_saved_transcript_records_the_settings_the_run_used(tiny_target,
         saved = json.loads(app.main.saved_path.read_text())
     assert (saved["settings"]["drafter"], saved["settings"]["draft_max"]) == ("lookup", 8)
     assert saved["settings_changes"] == []
+
+
+async def test_a_burst_of_steps_is_coalesced_and_the_last_value_wins(tiny_target, tmp_path):
+    from textual import events
+
+    app = make_app(tiny_target, None, tmp_path, drafter="lookup", draft_max=4)
+    async with run(app) as pilot:
+        await settle(pilot)
+        await pilot.press("f2")
+        await until(pilot, lambda: len(app.main.transcript.steps) >= 3)
+        field = app.query_one("#draft_max")
+        field.focus()
+        await pilot.pause()
+        posted = [events.Key("up" if i % 3 else "down", None) for i in range(90)]  # +30 net, as fast as a terminal sends
+        for key in posted:
+            field.post_message(key)
+        await until(pilot, lambda: field.value == "34")  # on screen at once
+        await until(pilot, lambda: app.main.settings.snapshot().draft_max == 34)
+        await until(pilot, lambda: any(c.changes.get("draft_max") == 34 for c in app.main.transcript.settings_changes))
+        await pilot.press("f3")
+        await until(pilot, lambda: not app.main.running)
+        ks = [c.changes["draft_max"] for c in app.main.transcript.settings_changes if "draft_max" in c.changes]
+        assert ks and ks[-1] == 34 and len(ks) < 30  # coalesced: far fewer changes than keys

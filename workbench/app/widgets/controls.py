@@ -12,12 +12,15 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import Input, Label, Select, Static
 
 from ...engine.settings import SPECS, Settings, Spec, parse_number
 
 if TYPE_CHECKING:
     from ...engine.gguf_info import ModelInfo
+
+COALESCE = 0.1  # seconds: stepped values reach the engine at most this often
 
 # From the settings table (engine/settings.py), in its order: a choice is a Select, a stepped number a field.
 CHOICES: dict[str, Spec] = {name: s for name, s in SPECS.items() if s.sidebar and s.choices}
@@ -60,6 +63,8 @@ class ControlsPanel(VerticalScroll):
     def __init__(self, initial: Settings, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._initial = initial
+        self._pending: dict[str, float | int] = {}  # stepped values not yet handed to the screen
+        self._flush_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         for name, spec in CHOICES.items():
@@ -76,8 +81,11 @@ class ControlsPanel(VerticalScroll):
         for name, spec in FIELDS.items():
             field = self.query_one(f"#{name}", SettingInput)
             value = n_predict if name == "n_predict" else getattr(settings, name)
-            if not field.has_focus or field.value == "" or name == force:
-                field.value = fmt(value, spec.decimals)
+            shown = fmt(value, spec.decimals)
+            if name in self._pending and name != force:
+                continue  # the user is stepping it: their newest value is on screen and on its way
+            if (not field.has_focus or field.value == "" or name == force) and field.value != shown:
+                field.value = shown
         for name in CHOICES:
             select = self.query_one(f"#{name}", Select)
             if select.value != getattr(settings, name):
@@ -106,8 +114,17 @@ class ControlsPanel(VerticalScroll):
             self.post_message(self.Apply(name, event.field.value))
             return
         value = round(current + event.delta * spec.step, 6)
-        event.field.value = fmt(value, spec.decimals)
-        self.post_message(self.Apply(name, value if spec.decimals else int(value)))
+        event.field.value = fmt(value, spec.decimals)  # shown at once
+        # Coalesced: held or hammered keys hand the newest value on at most every COALESCE seconds, so the
+        # UI never queues up work behind a burst of keys (the last value wins).
+        self._pending[name] = value if spec.decimals else int(value)
+        if self._flush_timer is None:
+            self._flush_timer = self.set_timer(COALESCE, self._flush)
+
+    def _flush(self) -> None:
+        pending, self._pending, self._flush_timer = self._pending, {}, None
+        for name, value in pending.items():
+            self.post_message(self.Apply(name, value))
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
