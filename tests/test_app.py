@@ -313,3 +313,19 @@ async def test_a_burst_of_steps_is_coalesced_and_the_last_value_wins(tiny_target
         await until(pilot, lambda: not app.main.running)
         ks = [c.changes["draft_max"] for c in app.main.transcript.settings_changes if "draft_max" in c.changes]
         assert ks and ks[-1] == 34 and len(ks) < 30  # coalesced: far fewer changes than keys
+
+
+async def test_a_greedy_run_reports_its_agreement_with_the_greedy_baseline(tiny_target, tmp_path):
+    from workbench.app.messages import AgreementMeasured
+
+    app = make_app(tiny_target, None, tmp_path, drafter="lookup", draft_max=4)
+    app.main.n_predict = 30
+    posted = []
+    async with app.run_test(size=(100, 30), message_hook=posted.append) as pilot:
+        await settle(pilot)
+        await pilot.press("f5")
+        await until(pilot, lambda: not app.main.running and app.main.plot_data.baseline)
+        await pilot.press("f2")
+        await until(pilot, lambda: any(isinstance(m, AgreementMeasured) for m in posted) and not app.main.running)
+        report = next(m for m in posted if isinstance(m, AgreementMeasured)).agreement
+        assert report.tokens == 30 and (report.identical or report.margin is not None)

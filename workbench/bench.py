@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .args import engine_from_args
+from .engine.agreement import Agreement
 from .engine.errors import WorkbenchError
 from .engine.session import Engine
 from .engine.settings import AUTO_K_CEILING, DRAFTERS
@@ -62,6 +63,8 @@ class Result:
     draft_share: float = 0.0
     seconds: float = 0.0  # wall time spent measuring this configuration
     texts: list[str] = field(default_factory=list)
+    outputs: list[list[int]] = field(default_factory=list, repr=False)  # token ids per prompt, in suite order
+    agreement: Agreement | None = None  # at T=0: against plain decoding's output on the same prompts
     speedup: float = 1.0
     k_settled: int = 0  # with adaptive K: the draft length it asked for most often (0: mostly not drafting)
     policies: dict = field(default_factory=dict, repr=False)  # this configuration's adaptive-K policies
@@ -75,7 +78,8 @@ class Result:
         return {"drafter": c.drafter, "k": c.k, "temperature": c.temperature, "ngram": c.ngram, "experts": c.experts,
                 "tokens_per_second": self.rate, "runs": self.rates, "speedup": self.speedup,
                 "acceptance": self.acceptance, "mean_accepted_length": self.mean_accepted_length,
-                "draft_share": self.draft_share, "k_settled": self.k_settled}
+                "draft_share": self.draft_share, "k_settled": self.k_settled,
+                "agreement": self.agreement.to_json() if self.agreement else None}
 
 
 def measure_once(engine: Engine, prompts: list[str], config: Config, n_predict: int, result: Result,
@@ -84,6 +88,7 @@ def measure_once(engine: Engine, prompts: list[str], config: Config, n_predict: 
     decode = draft = verify = 0.0
     drafted = accepted = drafted_steps = 0
     texts = []
+    outputs: list[list[int]] = []
     asked: Counter[int] = Counter()
     start = time.perf_counter()
     for prompt in prompts[::-1] if backwards else prompts:
@@ -100,6 +105,7 @@ def measure_once(engine: Engine, prompts: list[str], config: Config, n_predict: 
         accepted += s.n_accepted
         drafted_steps += s.n_drafted_steps
         texts.append(t.text)
+        outputs.append(t.emitted_ids)
         asked.update(step.k for step in t.steps)
     result.seconds += time.perf_counter() - start
     result.rates.append(tokens / decode if decode else 0.0)
@@ -107,6 +113,7 @@ def measure_once(engine: Engine, prompts: list[str], config: Config, n_predict: 
     result.mean_accepted_length = accepted / drafted_steps + 1 if drafted_steps else 1.0
     result.draft_share = draft / (draft + verify) if draft + verify else 0.0
     result.texts = texts[::-1] if backwards else texts  # in the suite's order
+    result.outputs = outputs[::-1] if backwards else outputs
     if isinstance(config.k, str) and asked:
         result.k_settled = asked.most_common(1)[0][0]
 
@@ -131,7 +138,22 @@ def run_grid(engine: Engine, prompts: list[str], configs: list[Config], n_predic
     for result in results.values():
         plain = results[result.config.baseline()].rate
         result.speedup = result.rate / plain if plain else 0.0
+        if result.config.temperature == 0 and result.config.drafter != "none":
+            result.agreement = agreement(engine, prompts, results[result.config.baseline()], result)
     return list(results.values())
+
+
+def agreement(engine: Engine, prompts: list[str], plain: Result, result: Result) -> Agreement:
+    """Against plain decoding on the suite: identical on every prompt, or the first prompt's first difference
+    (with plain decoding's top-2 margin there). Greedy speculation is only guaranteed to take each token as the
+    target's argmax for its position in the verify batch, and batches round differently (engine/agreement.py)."""
+    total = 0
+    for prompt, theirs, ours in zip(prompts, plain.outputs, result.outputs, strict=True):
+        found = engine.agreement(prompt, theirs, ours)
+        if not found.identical:
+            return found
+        total += found.tokens
+    return Agreement(total)
 
 
 def expand(drafters: Iterable[str], ks: Iterable[int | str], temps: Iterable[float], ngrams: Iterable[int],
@@ -259,6 +281,20 @@ def chart(results: list[Result], title: str) -> str:
     return plt.build()
 
 
+def agreement_lines(results: list[Result]) -> list[str]:
+    """What the outputs at T=0 did against plain decoding's, for below the table."""
+    checked = [r for r in results if r.agreement is not None]
+    if not checked:
+        return []
+    differing = [r for r in checked if not r.agreement.identical]  # type: ignore[union-attr]
+    if not differing:
+        return [f"output at T=0: identical to plain decoding for all {len(checked)} configurations"]
+    lines = [f"output at T=0: {len(checked) - len(differing)} of {len(checked)} configurations identical to plain "
+             "decoding; the others differ where batched and one-token logits round differently:"]
+    lines += [f"  {r.config.label}: {r.agreement.describe()}" for r in differing]  # type: ignore[union-attr]
+    return lines
+
+
 def print_table(results: list[Result], title: str) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -273,7 +309,10 @@ def print_table(results: list[Result], title: str) -> None:
                       f"{r.config.temperature:g}", f"{r.rate:.1f}", f"{r.speedup:.2f}x",
                       "-" if plain else f"{100 * r.acceptance:.0f}%", f"{r.mean_accepted_length:.2f}",
                       f"{100 * r.draft_share:.0f}%")
-    Console(highlight=False).print(table)
+    console = Console(highlight=False)
+    console.print(table)
+    for line in agreement_lines(results):
+        console.print(line, markup=False)
 
 
 def write_results(results: list[Result], json_path: str | None, csv_path: str | None, meta: dict) -> None:

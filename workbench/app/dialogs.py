@@ -44,6 +44,14 @@ HELP = """\
 In the controls, focus a field and use **up/down**, or type a value and press Enter.
 A change applies at the next verify step while generation continues; the stream marks it ‹like this›.
 
+**What is guaranteed**: every emitted token is the target's own choice from the logits computed for its
+position in the verify batch (at temperature 0 its argmax; above 0, lossless rejection sampling, so the
+output follows the target's distribution). That is not the same as "equal to plain decoding": llama.cpp's
+CPU kernels round a batch of several tokens differently from a batch of one, and where the target's two
+best candidates are nearly tied the choice can flip. With a greedy baseline (F5) on the same prompt, the
+app says after each greedy run whether its output is identical to plain decoding, or where it first
+differs and how close that tie was.
+
 **Legend**: the target's own tokens in the plain colour; accepted drafts in their source's colour
 (draft model, prompt lookup, suffix cache); rejected drafts dim and struck through where they were
 proposed; the target's correction or bonus token underlined, where each verify step ended.

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
+    from ..engine.agreement import Agreement
     from ..engine.session import Engine
     from ..experts import ExpertRow
 
@@ -35,11 +36,20 @@ class LoadFailed(Message, bubble=False):
 
 
 class BaselineMeasured(Message, bubble=False):
-    """Plain decoding on the run's prompt: the reference of the speedup."""
+    """Plain decoding on the run's prompt: the reference of the speedup, and (greedy) of the output."""
 
-    def __init__(self, tokens_per_second: float) -> None:
+    def __init__(self, tokens_per_second: float, prompt: str = "", ids: list[int] | None = None) -> None:
         super().__init__()
         self.tokens_per_second = tokens_per_second
+        self.prompt, self.ids = prompt, ids  # ids: the greedy output, None when it sampled
+
+
+class AgreementMeasured(Message, bubble=False):
+    """How the last greedy run's output agrees with plain decoding's on the same prompt."""
+
+    def __init__(self, agreement: Agreement) -> None:
+        super().__init__()
+        self.agreement = agreement
 
 
 class ExpertsMeasured(Message, bubble=False):

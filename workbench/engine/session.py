@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .adaptive import AdaptiveK, HeuristicK
+from .agreement import Agreement, compare, first_difference, plain_margin
 from .drafters import DrafterSet, Proposal
 from .errors import WorkbenchError
 from .events import DoneEvent, Event, Fate, NoticeEvent, PromptEvent, SettingsEvent, Source, StepEvent, TokenEvent
@@ -154,7 +155,7 @@ class Engine:
         what it learns in `k_policies` (default: the engine's own, carried from request to request)."""
         if self._session is not None:
             self._session.finish()
-        tokens = self.target.tokenize(prompt, add_bos=self.target.add_bos) if isinstance(prompt, str) else list(prompt)
+        tokens = self.tokens(prompt)
         if not tokens:
             raise WorkbenchError("the prompt is empty")
         if len(tokens) >= self.target.n_ctx:
@@ -165,6 +166,21 @@ class Engine:
         self._session = Session(self, tokens, settings or LiveSettings(),
                                 self.k_policies if k_policies is None else k_policies)
         return self._session
+
+    def tokens(self, prompt: str | list[int]) -> list[int]:
+        return self.target.tokenize(prompt, add_bos=self.target.add_bos) if isinstance(prompt, str) else list(prompt)
+
+    def agreement(self, prompt: str | list[int], plain: list[int], other: list[int]) -> Agreement:
+        """How `other` (a speculative output) agrees with `plain` (plain decoding's) on the same prompt: identical,
+        or the first differing token with plain decoding's top-2 logit margin there (engine/agreement.py)."""
+        i = first_difference(plain, other)
+        if i is None:
+            return compare(plain, other)
+        if self._session is not None:
+            self._session.finish()
+        margin = plain_margin(self.target, self.tokens(prompt), plain, i)
+        self._target_tokens = []  # the cache now holds the margin's context: the next request re-syncs
+        return compare(plain, other, margin)
 
     def generate(self, prompt: str | list[int], n_predict: int = 256, k_policies: KPolicies | None = None,
                  **settings: object) -> Transcript:

@@ -4,8 +4,9 @@ Pure functions over token ids and numpy distributions, so they are tested on syn
 (tests/test_verify.py) apart from any model.
 
 Greedy (temperature 0): accept while the draft equals the target's argmax, then emit the target's
-argmax at the first mismatch (a correction) or after the last draft (a bonus). The output is then
-exactly what plain greedy decoding gives.
+argmax at the first mismatch (a correction) or after the last draft (a bonus). Every emitted token is
+then the argmax of the logits computed for its position; whether those equal plain decoding's logits
+depends on the kernels' batch invariance, which is measured (engine/agreement.py), not assumed.
 
 Sampling: lossless speculative sampling (Leviathan et al. 2023, Chen et al. 2023). Draft token x is kept
 with probability min(1, p(x)/q(x)); on rejection the target's token is drawn from normalize(max(0, p - q)).

@@ -25,8 +25,8 @@ from ...engine.events import DoneEvent, NoticeEvent
 from ...engine.models import LoadOptions
 from ...engine.settings import LiveSettings, Settings, validate
 from ..dialogs import ExpertsScreen
-from ..keeper import Keeper, recording_header
-from ..messages import BaselineMeasured, EngineLoaded, LoadFailed, RunEnded
+from ..keeper import Keeper, RunRecord
+from ..messages import AgreementMeasured, BaselineMeasured, EngineLoaded, LoadFailed, RunEnded
 from ..widgets.controls import ControlsPanel
 from ..widgets.models import ModelsPanel
 from ..widgets.stream import TokenStream
@@ -74,13 +74,13 @@ class LiveScreen(RunScreen):
         self.chat = chat
         self.opening = opening
         self.load_options = load_options or LoadOptions(n_threads=app_threads())
-        self.keeper = Keeper(transcripts_dir, record)
+        self.keeper = Keeper(self.notify, transcripts_dir, record)
         self.engine: Engine | None = None
         self.session: Session | None = None
         self.model_paths = ("", "")
-        self.prompt_text = ""  # the prompt of the run on screen, for its transcript
-        self.run_settings = self.settings.snapshot()  # the settings the run on screen started with
         self.closing = False  # the app is quitting
+        self.run_text = ""  # the run's prompt as sent (chat template applied)
+        self.plain_output: tuple[str, list[int]] | None = None  # a greedy baseline's prompt and output
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -255,14 +255,12 @@ class LiveScreen(RunScreen):
         try:
             text = self.engine.target.chat_prompt(prompt) if self.chat else prompt
             self.session = self.engine.session(text, self.settings)
+            self.run_text = text
         except WorkbenchError as e:
             self.notify(str(e), severity="error")
             return
-        self._reset_view()
-        self.prompt_text = prompt
-        self.run_settings = self.settings.snapshot()
-        if self.keeper.record_path and self.keeper.recorder is None:
-            self._open_recorder(self.keeper.record_path)
+        self.view.reset()
+        self.keeper.begin(RunRecord(self.transcript, prompt, self.settings.snapshot(), self.models))
         self._start(self.n_predict)
 
     def action_continue(self) -> None:
@@ -281,20 +279,16 @@ class LiveScreen(RunScreen):
         self.action_stop()
         if not self.running:
             self.session = None
-        self._reset_view()
-        self.update_status()
-
-    def _reset_view(self) -> None:
-        self._save_if_unsaved()
+        self.keeper.begin(None)
         self.view.reset()
-        self.keeper.saved_path = None
+        self.update_status()
 
     def _start(self, n_predict: int) -> None:
         # The generation thread needs the GIL for a moment between llama.cpp calls; when the UI thread is
         # painting it would wait up to the default 5 ms switch interval each time. Hand it over sooner.
         sys.setswitchinterval(SWITCH_INTERVAL)
         self.running = True
-        self.keeper.unsaved = True
+        self.keeper.generating()
         self._generate(self.session, n_predict)
 
     @work(thread=True, group="engine", name="generate", exit_on_error=False)
@@ -312,6 +306,7 @@ class LiveScreen(RunScreen):
     def _run_ended(self) -> None:
         self.view.drain()
         self.running = False
+        self._check_agreement()
 
     def action_baseline(self) -> None:
         prompt = self._prompt_for_run()
@@ -329,7 +324,7 @@ class LiveScreen(RunScreen):
         s = self.settings.snapshot()
         t = engine.generate(text, min(self.n_predict, 128), drafter="none", temperature=s.temperature,
                             top_k=s.top_k, top_p=s.top_p, seed=s.seed)
-        self.post_message(BaselineMeasured(t.stats.tokens_per_second))
+        self.post_message(BaselineMeasured(t.stats.tokens_per_second, text, t.emitted_ids if s.temperature == 0 else None))
 
     @on(BaselineMeasured)
     def _baseline_measured(self, message: BaselineMeasured) -> None:
@@ -338,6 +333,29 @@ class LiveScreen(RunScreen):
         self.plot_data.version += 1
         self.notify(f"plain decoding: {message.tokens_per_second:.1f} tokens/s")
         self.update_status()
+        self.plain_output = (message.prompt, message.ids) if message.ids is not None else None
+        self._check_agreement()
+
+    def _check_agreement(self) -> None:
+        """A greedy run and a greedy baseline on the same prompt: say whether their outputs agree (measured, as
+        batched and one-token logits can round differently: engine/agreement.py)."""
+        t, plain = self.transcript, self.plain_output
+        greedy = self.run_settings.temperature == 0 and not any("temperature" in c.changes for c in t.settings_changes)
+        if plain is None or not greedy or plain[0] != self.run_text or not t.emitted_ids or self.engine is None:
+            return
+        self.running = True
+        self._agreement(self.engine, plain[0], plain[1], t.emitted_ids)
+
+    @work(thread=True, group="engine", name="agreement", exit_on_error=False)
+    def _agreement(self, engine: Engine, prompt: str, plain: list[int], ours: list[int]) -> None:
+        self.post_message(AgreementMeasured(engine.agreement(prompt, plain, ours)))
+
+    @on(AgreementMeasured)
+    def _agreement_measured(self, message: AgreementMeasured) -> None:
+        self.running = False
+        a = message.agreement
+        self.notify(f"output {a.describe()}" + ("" if a.identical else ": batched and one-token logits round "
+                    "differently (F1 explains)"), severity="information" if a.identical else "warning", timeout=8)
 
     def action_measure_experts(self) -> None:
         """Perplexity, agreement and tokens/s for every expert count of the MoE target (a dialog measures)."""
@@ -366,43 +384,30 @@ class LiveScreen(RunScreen):
     def models(self) -> dict[str, str]:
         return {"target": self.model_paths[0], "draft": self.model_paths[1]}
 
-    def _open_recorder(self, path: str | None = None) -> None:
-        try:
-            where = self.keeper.start_recording(recording_header(self.prompt_text, self.models, self.settings.snapshot()),
-                                                path)
-        except (WorkbenchError, OSError) as e:
-            self.notify(str(e), severity="error")
-            return
-        self.notify(f"recording to {where}")
-
     def action_record(self) -> None:
         """Start recording the following runs to a file in the user data dir, or stop recording."""
         if self.keeper.recorder is not None:
             self.keeper.stop_recording()
             self.notify("recording stopped")
-            return
-        self._open_recorder()
+        else:
+            self.keeper.start_recording(RunRecord(self.transcript, self.prompt_text, self.settings.snapshot(), self.models))
 
     def action_save(self) -> None:
-        if not self.transcript.tokens:
-            self.notify("nothing generated yet", severity="warning")
-        elif path := self._save():
+        if path := self.keeper.save():
             self.notify(f"transcript saved to {path}")
 
     @property
     def saved_path(self) -> Path | None:
         return self.keeper.saved_path
 
-    def _save(self) -> Path | None:
-        try:
-            return self.keeper.save(self.transcript, self.prompt_text, self.run_settings, self.models)
-        except OSError as e:
-            self.notify(f"cannot save the transcript: {e}", severity="error")
-            return None
+    @property
+    def run_settings(self) -> Settings:
+        """The settings the run on screen started with (those in force when none has run)."""
+        return self.keeper.run.settings if self.keeper.run else self.settings.snapshot()
 
-    def _save_if_unsaved(self) -> None:
-        if self.keeper.unsaved and self.transcript.tokens:
-            self._save()
+    @property
+    def prompt_text(self) -> str:
+        return self.keeper.run.prompt if self.keeper.run else ""
 
     async def shutdown(self) -> None:
         """Quitting: stop generating first, then keep what was made (transcript, recording), then free the models."""
@@ -415,8 +420,7 @@ class LiveScreen(RunScreen):
         await self.app.workers.wait_for_complete([w for w in workers if w.group == "engine"])
         self.abandoned_work = self.loading or any(w.is_running for w in workers if w.group != "engine")
         await super().shutdown()
-        self._save_if_unsaved()
-        self.keeper.stop_recording()
+        self.keeper.close()
         if self.engine is not None:
             self.engine.close()
             self.engine = None
