@@ -13,6 +13,7 @@ from workbench.app.app import WorkbenchApp
 from workbench.app.screens.replay import ReplayScreen
 from workbench.app.widgets.stream import TokenStream
 from workbench.engine.errors import WorkbenchError
+from workbench.engine.events import StepEvent
 from workbench.engine.record import load
 from workbench.engine.transcript import Transcript
 
@@ -107,8 +108,9 @@ def test_damaged_and_truncated_recordings(recording, tmp_path):
     truncated.write_text(text[: len(text) - 7])
     with pytest.raises(WorkbenchError, match="cut off"):
         load(truncated)
-    r = cli("replay", str(truncated))
-    assert r.returncode == 1 and "cut off" in r.stderr and "Traceback" not in r.stderr
+    # replay keeps what is intact and says where it stops (the app shows the same line)
+    partial = load(truncated, partial=True)
+    assert "cut off" in partial.problem and len(partial.events) == len(load(rec).events) - 1
     r = cli("replay", str(tmp_path / "missing.jsonl"))
     assert r.returncode == 1 and "no such recording" in r.stderr
 
@@ -128,3 +130,19 @@ def test_the_replay_clock_keeps_the_recorded_pace():
     assert clock.change_speed(1000) == 100.0
     clock.restart()
     assert (clock.position, clock.paused, clock.finished) == (0, False, False)
+
+
+async def test_a_damaged_recording_replays_up_to_the_damage_and_says_so(recording, tmp_path):
+    rec, _ = recording
+    text = rec.read_text()
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text(text[: len(text) - 7])
+    recorded = load(cut, partial=True)
+    app = WorkbenchApp(ReplayScreen(recorded.header, recorded.events, speed=100.0, problem=recorded.problem))
+    seen: list[str] = []
+    hook = lambda m: isinstance(m, Notify) and seen.append(str(m.notification.message))  # noqa: E731
+    async with app.run_test(size=(100, 30), message_hook=hook) as pilot:
+        while app.main.running:
+            await pilot.pause(0.05)
+        assert any("cut off" in n for n in seen)
+        assert len(app.main.transcript.steps) == sum(isinstance(e, StepEvent) for _, e in recorded.events) > 0

@@ -94,8 +94,11 @@ def open_replay(args: argparse.Namespace) -> int:
     set_colors(args)
     if not MIN_SPEED <= args.speed <= MAX_SPEED:
         raise WorkbenchError(f"--speed must be from {MIN_SPEED} to {MAX_SPEED:g}, not {args.speed}")
-    header, events = load(args.recording)
+    recording = load(args.recording, partial=True)  # a damaged or cut line: replay what comes before it
+    if recording.problem:
+        print(f"workbench: warning: {args.recording}: {recording.problem}", file=sys.stderr)
     from .app.app import WorkbenchApp
     from .app.screens.replay import ReplayScreen
 
-    return run(WorkbenchApp(ReplayScreen(header, events, args.speed, args.recording), theme=args.theme))
+    screen = ReplayScreen(recording.header, recording.events, args.speed, args.recording, problem=recording.problem)
+    return run(WorkbenchApp(screen, theme=args.theme))

@@ -93,7 +93,7 @@ class RunScreen(Screen[None]):
         self.notify(message, severity="error", timeout=6)
 
     def on_run_view_notice(self, message: RunView.Notice) -> None:
-        self.notify(message.text, severity="warning", timeout=5)
+        self.notify(message.text, severity="warning", timeout=5, markup=False)  # engine text, not markup
 
     # --- view toggles -------------------------------------------------------------------------
     def action_toggle_rejected(self) -> None:

@@ -36,7 +36,7 @@ class ReplayScreen(RunScreen):
     engine = None  # a replay needs no model
 
     def __init__(self, header: dict[str, Any], events: list[tuple[float, Event]], speed: float = 1.0,
-                 name: str = "") -> None:
+                 name: str = "", problem: str | None = None) -> None:
         self.header = header
         recorded = header.get("settings")
         self._recorded = {k: v for k, v in recorded.items() if k in Settings.__dataclass_fields__} \
@@ -44,6 +44,7 @@ class ReplayScreen(RunScreen):
         super().__init__(LiveSettings(), str(header.get("prompt", "")))
         self.clock = ReplayClock(events, speed)
         self.replay_name = name
+        self.problem = problem  # where a damaged recording stops, said once it is open
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -59,6 +60,8 @@ class ReplayScreen(RunScreen):
         self.query_one(TokenStream).focus()
         self.set_interval(1 / TICK_HZ, self._tick)
         self.update_status()
+        if self.problem:  # markup off: the line quotes recorded text
+            self.notify(self.problem, severity="warning", timeout=10, markup=False)
 
     def _restore_settings(self) -> None:
         self.settings = LiveSettings()
