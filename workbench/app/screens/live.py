@@ -23,7 +23,7 @@ from ...defaults import app_threads
 from ...engine.errors import WorkbenchError
 from ...engine.events import DoneEvent, NoticeEvent
 from ...engine.models import LoadOptions
-from ...engine.settings import LiveSettings, Settings, validate
+from ...engine.settings import SPECS, LiveSettings, Settings, validate
 from ..dialogs import ExpertsScreen
 from ..keeper import Keeper, RunRecord
 from ..messages import AgreementMeasured, BaselineMeasured, EngineLoaded, LoadFailed, RunEnded
@@ -120,7 +120,7 @@ class LiveScreen(RunScreen):
     def apply_setting(self, name: str, value: Any) -> bool:
         """Validate one value and hand it to the engine; a refusal is one notification. True if applied."""
         try:
-            clean = validate(name, value)
+            clean = validate(name, value, called=SPECS[name].label if name in SPECS else "")  # as the sidebar names it
             if name == "n_predict":
                 self.n_predict = clean
             else:
