@@ -100,10 +100,14 @@ def test_suites(tmp_path):
         suites.load("spec-bench:poetry", spec)
 
 
-@pytest.mark.skipif(not SPEC_BENCH.is_file(), reason="Spec-Bench's question file is not beside the checkout")
-def test_the_real_spec_bench_file():
-    questions = suites.load("spec-bench:summarization:2", SPEC_BENCH)
+def test_the_real_spec_bench_file_ships_inside_the_package(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # from any directory
+    questions = suites.load("spec-bench:summarization:2")
     assert len(questions) == 2 and all(len(q) > 100 for q in questions)
+    shipped = suites.shipped_spec_bench()
+    assert (shipped.parent / "LICENSE").is_file() and "Apache License" in (shipped.parent / "LICENSE").read_text()
+    if SPEC_BENCH.is_file():  # the same questions as the copy beside the checkout
+        assert shipped.read_bytes() == SPEC_BENCH.read_bytes()
 
 
 def cli(*args):

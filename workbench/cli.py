@@ -38,8 +38,9 @@ def _add_suite_args(p: argparse.ArgumentParser) -> None:
     add_prompt_args(p, file_help="prompts: .jsonl, or text with blank lines between")
     p.add_argument("--suite", default="grounded",
                    help="grounded, code-edit, agentic, chat, or spec-bench:<category>[:N] (default grounded)")
-    p.add_argument("--spec-bench", metavar="question.jsonl", default="../shared/bench/spec_bench/question.jsonl",
-                   help="Spec-Bench question file for spec-bench:<category> suites")
+    p.add_argument("--spec-bench", metavar="question.jsonl", default=None,
+                   help="Spec-Bench question file for spec-bench:<category> suites (default: the copy shipped inside "
+                        "the package)")
     p.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
 
 

@@ -104,7 +104,12 @@ def read_file(path: str | Path) -> list[str]:
     return prompts
 
 
-def load(name: str, spec_bench_path: str | Path = "../shared/bench/spec_bench/question.jsonl") -> list[str]:
+def shipped_spec_bench() -> Path:
+    """Spec-Bench's question file as shipped inside the package (Apache-2.0; data/spec_bench/README.md)."""
+    return Path(__file__).resolve().parent / "data" / "spec_bench" / "question.jsonl"
+
+
+def load(name: str, spec_bench_path: str | Path | None = None) -> list[str]:
     """A suite by name (built-in or spec-bench:<category>[:N]) or by file path."""
     if name in BUILTIN:
         return list(BUILTIN[name])
@@ -114,7 +119,7 @@ def load(name: str, spec_bench_path: str | Path = "../shared/bench/spec_bench/qu
             n = int(count[0]) if count else 4
         except ValueError:
             raise WorkbenchError(f"{name}: the count after the category must be a whole number") from None
-        return spec_bench(spec_bench_path, category, n)
+        return spec_bench(spec_bench_path or shipped_spec_bench(), category, n)
     if Path(name).expanduser().exists():
         return read_file(name)
     raise WorkbenchError(f"no suite {name!r}: use {', '.join(BUILTIN)}, spec-bench:<category>[:N] or a file")
