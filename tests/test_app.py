@@ -360,3 +360,25 @@ async def test_every_control_takes_any_typing_without_dying(tiny_target, tmp_pat
                 refused = len(said) == 1 and said[0].startswith(spec.label)
                 handled += bool(refused or taken)
         assert tried > 100 and handled == tried
+
+
+async def test_the_help_scrolls_to_its_legend(tmp_path):
+    from textual.containers import VerticalScroll
+
+    from workbench.app.dialogs import HelpScreen
+
+    app = WorkbenchApp(LiveScreen(transcripts_dir=tmp_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        scroll = app.screen.query_one(VerticalScroll)
+        assert scroll.max_scroll_y > 0 and scroll.scroll_y == 0
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert scroll.scroll_y > 0
+        await pilot.press("end")
+        await pilot.pause()
+        assert scroll.scroll_y == scroll.max_scroll_y
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)

@@ -8,6 +8,7 @@ from rich.table import Table
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Markdown, Static
 from textual.worker import Worker, WorkerState
@@ -59,14 +60,23 @@ proposed; the target's correction or bonus token underlined, where each verify s
 
 
 class HelpScreen(ModalScreen[None]):
+    """Keys, guarantee and legend; scrolls with the arrows, PageUp/PageDown, Home/End and the wheel."""
+
     BINDINGS = [Binding("escape,f1,q", "dismiss", "Close")]
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen Markdown { width: 90%; max-width: 100; height: 90%; border: round $primary; background: $surface; }
+    HelpScreen VerticalScroll { width: 90%; max-width: 100; height: 90%; border: round $primary;
+                                background: $surface; scrollbar-size-vertical: 1; }
+    HelpScreen Markdown { background: $surface; }
     """
 
     def compose(self) -> ComposeResult:
-        yield Markdown(HELP)
+        scroll = VerticalScroll(Markdown(HELP), can_focus=True)
+        scroll.border_title = "help (Esc closes)"
+        yield scroll
+
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).focus()  # so the scrolling keys reach it
 
 
 def experts_table(model_name: str, rows: list[ExpertRow]) -> Table:
