@@ -382,3 +382,21 @@ async def test_the_help_scrolls_to_its_legend(tmp_path):
         assert scroll.scroll_y == scroll.max_scroll_y
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_a_preset_with_a_missing_model_changes_nothing(tiny_target, tmp_path, monkeypatch):
+    from workbench import presets
+
+    monkeypatch.setattr(presets, "user_presets_dir", lambda: tmp_path / "presets")
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "presets" / "gone.toml").write_text(
+        '[models]\ntarget = "no-such-model.gguf"\n[settings]\ndrafter = "suffix"\ndraft_max = 12\n')
+    app = make_app(tiny_target, None, tmp_path, drafter="lookup", draft_max=4)
+    async with run(app) as pilot:
+        await settle(pilot)
+        engine = app.main.engine
+        app.main.apply_preset("gone")
+        await settle(pilot)
+        s = app.main.settings.snapshot()
+        assert (s.drafter, s.draft_max) == ("lookup", 4) and app.main.engine is engine
+        assert any("'no-such-model.gguf' not found; looked in:" in n and "WORKBENCH_MODELS" in n for n in notices(app))

@@ -70,3 +70,13 @@ def resolve_model(ref: str | Path) -> Path:
         return path
     candidate = models_dir() / path
     return candidate if candidate.exists() else path
+
+
+def find_model(ref: str) -> Path:
+    """resolve_model, and a one-line WorkbenchError naming the folders searched when the file is not there."""
+    path = resolve_model(ref)
+    if path.exists():
+        return path
+    searched = [str(Path(ref).expanduser())] if Path(ref).expanduser().is_absolute() else \
+        [str(Path.cwd()), f"{models_dir()} ($WORKBENCH_MODELS)"]
+    raise WorkbenchError(f"model {ref!r} not found; looked in: {', '.join(searched)}")

@@ -19,7 +19,7 @@ from textual.reactive import reactive
 from textual.worker import Worker, WorkerState
 
 from ... import presets
-from ...defaults import app_threads
+from ...defaults import app_threads, find_model
 from ...engine.errors import WorkbenchError
 from ...engine.events import DoneEvent, NoticeEvent
 from ...engine.models import LoadOptions
@@ -204,6 +204,9 @@ class LiveScreen(RunScreen):
     def apply_preset(self, name: str, autostart: bool = False) -> None:
         try:
             preset = presets.load(name)
+            for ref in (preset.target, preset.draft):  # all or nothing: a missing model changes nothing
+                if ref:
+                    find_model(ref)
             changes = dict(preset.settings)
             if self.engine is not None and "experts" in changes and not preset.target:
                 self.engine.check("experts", changes["experts"])
