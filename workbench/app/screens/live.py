@@ -9,21 +9,23 @@ and become one notification; the screen keeps its previous state.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textual import on, work
+from textual import on
 from textual.binding import Binding
+from textual.message import Message
 from textual.reactive import reactive
 from textual.worker import Worker, WorkerState
 
 from ... import presets
 from ...defaults import app_threads, find_model
 from ...engine.errors import WorkbenchError
-from ...engine.events import DoneEvent, NoticeEvent
 from ...engine.models import LoadOptions
 from ...engine.settings import SPECS, LiveSettings, Settings, validate
+from .. import jobs
 from ..dialogs import ExpertsScreen
 from ..keeper import Keeper, RunRecord
 from ..messages import AgreementMeasured, BaselineMeasured, EngineLoaded, LoadFailed, RunEnded
@@ -292,18 +294,12 @@ class LiveScreen(RunScreen):
         sys.setswitchinterval(SWITCH_INTERVAL)
         self.running = True
         self.keeper.generating()
-        self._generate(self.session, n_predict)
+        self._job("generate", jobs.generate, self.session, n_predict, self.keeper, self.view)
 
-    @work(thread=True, group="engine", name="generate", exit_on_error=False)
-    def _generate(self, session: Session, n_predict: int) -> None:
-        try:
-            for event in session.run(n_predict):
-                self.keeper.record(event)
-                self.view.push(event)
-        except WorkbenchError as e:
-            self.view.feed([NoticeEvent(str(e)), DoneEvent("error", str(e))])
-        finally:
-            self.post_message(RunEnded())
+    def _job(self, name: str, job: Callable[..., Message], *args: Any) -> None:
+        """Run `job` in a thread worker of the engine group; post the message it returns to this screen."""
+        self.run_worker(lambda: self.post_message(job(*args)), name=name, group="engine", thread=True,
+                        exit_on_error=False)
 
     @on(RunEnded)
     def _run_ended(self) -> None:
@@ -317,17 +313,8 @@ class LiveScreen(RunScreen):
             return
         self.running = True
         self.notify("measuring plain decoding on this prompt...")
-        self._baseline(prompt)
-
-    @work(thread=True, group="engine", name="baseline", exit_on_error=False)
-    def _baseline(self, prompt: str) -> None:
-        engine = self.engine
-        assert engine is not None  # _prompt_for_run checked it
-        text = engine.target.chat_prompt(prompt) if self.chat else prompt
-        s = self.settings.snapshot()
-        t = engine.generate(text, min(self.n_predict, 128), drafter="none", temperature=s.temperature,
-                            top_k=s.top_k, top_p=s.top_p, seed=s.seed)
-        self.post_message(BaselineMeasured(t.stats.tokens_per_second, text, t.emitted_ids if s.temperature == 0 else None))
+        text = self.engine.target.chat_prompt(prompt) if self.chat else prompt  # type: ignore[union-attr]
+        self._job("baseline", jobs.baseline, self.engine, text, min(self.n_predict, 128), self.settings.snapshot())
 
     @on(BaselineMeasured)
     def _baseline_measured(self, message: BaselineMeasured) -> None:
@@ -347,11 +334,7 @@ class LiveScreen(RunScreen):
         if plain is None or not greedy or plain[0] != self.run_text or not t.emitted_ids or self.engine is None:
             return
         self.running = True
-        self._agreement(self.engine, plain[0], plain[1], t.emitted_ids)
-
-    @work(thread=True, group="engine", name="agreement", exit_on_error=False)
-    def _agreement(self, engine: Engine, prompt: str, plain: list[int], ours: list[int]) -> None:
-        self.post_message(AgreementMeasured(engine.agreement(prompt, plain, ours)))
+        self._job("agreement", jobs.agreement, self.engine, plain[0], plain[1], t.emitted_ids)
 
     @on(AgreementMeasured)
     def _agreement_measured(self, message: AgreementMeasured) -> None:

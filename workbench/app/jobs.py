@@ -1,0 +1,39 @@
+"""What the live screen runs in thread workers: each job does its engine work off the UI thread and returns
+the typed message (app/messages.py) the screen posts to itself. Plain functions, no widgets touched."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..engine.errors import WorkbenchError
+from ..engine.events import DoneEvent, NoticeEvent
+from .messages import AgreementMeasured, BaselineMeasured, RunEnded
+
+if TYPE_CHECKING:
+    from ..engine.session import Engine, Session
+    from ..engine.settings import Settings
+    from .keeper import Keeper
+    from .run_view import RunView
+
+
+def generate(session: Session, n_predict: int, keeper: Keeper, view: RunView) -> RunEnded:
+    """A run: every event to the recording and to the view's queue (a deque append, nothing more)."""
+    try:
+        for event in session.run(n_predict):
+            keeper.record(event)
+            view.push(event)
+    except WorkbenchError as e:
+        view.feed([NoticeEvent(str(e)), DoneEvent("error", str(e))])
+    return RunEnded()
+
+
+def baseline(engine: Engine, prompt: str, n_predict: int, s: Settings) -> BaselineMeasured:
+    """Plain decoding on the run's prompt with the run's sampling: the speedup's reference and, when greedy,
+    the output a greedy run is compared with."""
+    t = engine.generate(prompt, n_predict, drafter="none", temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
+                        seed=s.seed)
+    return BaselineMeasured(t.stats.tokens_per_second, prompt, t.emitted_ids if s.temperature == 0 else None)
+
+
+def agreement(engine: Engine, prompt: str, plain: list[int], ours: list[int]) -> AgreementMeasured:
+    return AgreementMeasured(engine.agreement(prompt, plain, ours))
