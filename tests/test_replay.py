@@ -146,3 +146,32 @@ async def test_a_damaged_recording_replays_up_to_the_damage_and_says_so(recordin
             await pilot.pause(0.05)
         assert any("cut off" in n for n in seen)
         assert len(app.main.transcript.steps) == sum(isinstance(e, StepEvent) for _, e in recorded.events) > 0
+
+
+async def test_a_replay_shows_the_recorded_settings_and_its_state(tiny_target, tiny_draft, tmp_path):
+    from textual.widgets import Select
+
+    rec = tmp_path / "auto.jsonl"
+    r = cli("run", "--headless", "-m", str(tiny_target), "-md", str(tiny_draft), "--drafter", "draft", "--draft-max",
+            "auto", "-n", "30", "-p", PROMPT, "--record", str(rec))
+    assert r.returncode == 0, r.stderr
+    recorded = load(rec)
+    app = WorkbenchApp(ReplayScreen(recorded.header, recorded.events, speed=0.05))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        replay = app.main
+        assert app.query_one("#drafter", Select).value == "draft"
+        assert "drafter=draft" in replay.status_line() and "K=auto<=32" in replay.status_line()
+        await pilot.press("space")
+        assert replay.status_line().endswith("paused")
+        while not replay.clock.finished:
+            await pilot.press("n")
+        await pilot.pause()
+        assert replay.status_line().endswith("finished (r restarts)") and not replay.running
+        steps = len(replay.transcript.steps)
+        await pilot.press("r")
+        assert replay.transcript.steps == [] and not replay.clock.finished
+        replay.clock.change_speed(1000)
+        while replay.running:
+            await pilot.pause(0.05)
+        assert len(replay.transcript.steps) == steps  # played again, whole
