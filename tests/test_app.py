@@ -400,3 +400,29 @@ async def test_a_preset_with_a_missing_model_changes_nothing(tiny_target, tmp_pa
         s = app.main.settings.snapshot()
         assert (s.drafter, s.draft_max) == ("lookup", 4) and app.main.engine is engine
         assert any("'no-such-model.gguf' not found; looked in:" in n and "WORKBENCH_MODELS" in n for n in notices(app))
+
+
+async def test_nothing_hidden_repaints_so_expired_notifications_leave_the_screen(tmp_path):
+    """The root of stale screens: a widget that is not on screen (the System tab behind another tab, a plot
+    hidden by F9) asking for a repaint makes Textual's compositor rebuild its map, and the update of that
+    frame (a toast expiring, the plots going away) was never painted. Nothing hidden may ask."""
+    from textual.widgets._toast import Toast
+
+    import scripted
+
+    app = WorkbenchApp(LiveScreen(transcripts_dir=tmp_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.main.view.feed(scripted.scripted_events())
+        await pilot.press("f9", "f9")  # plots hidden
+        await pilot.pause(0.5)  # Textual's own one-off restyling is done
+        compositor = app.screen._compositor
+        offscreen: list = []  # widgets that asked for a repaint while not in the compositor's map
+        real = compositor.update_widgets
+        compositor.update_widgets = lambda widgets: (
+            offscreen.extend(w for w in widgets if w is not app.screen and w not in compositor.visible_widgets),
+            real(widgets))[1]
+        app.main.view.feed(scripted.scripted_events())  # more data for the hidden plots
+        app.notify("a short notice", timeout=0.5)
+        await pilot.pause(2.2)  # the System panel's tab is hidden while it samples every second
+        assert offscreen == []
+        assert not app.screen.query(Toast)  # the notice expired and left

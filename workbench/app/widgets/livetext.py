@@ -25,7 +25,11 @@ class LiveText(Widget):
     def set(self, text: str) -> None:
         if text != self._text:
             self._text = text
-            self.refresh()
+            # Only a widget on screen repaints (as Textual's own auto_refresh does): a refresh of a hidden one
+            # (the System tab while another tab shows) makes the compositor rebuild its whole map, and a screen
+            # update in that frame (a notification expiring, plots hidden) was then never painted.
+            if self.is_on_screen:
+                self.refresh()
 
     def render(self) -> Text:
         return Text(self._text, no_wrap=True, overflow="ellipsis", end="")

@@ -43,7 +43,8 @@ class CachedPlot(PlotextPlot):
 
     def changed(self) -> None:
         self._version += 1
-        self.refresh()
+        if self.is_on_screen:  # a hidden plot is drawn from its data when it shows (see LiveText.set for why)
+            self.refresh()
 
     def render(self):  # noqa: ANN201 (textual's RenderResult)
         key = (self.size, self.app.theme, self._version)

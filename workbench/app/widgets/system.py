@@ -18,7 +18,12 @@ class SystemPanel(LiveText):
         self.sample()
         self.set_interval(1.0, self.sample)
 
+    def on_show(self) -> None:
+        self.sample()
+
     def sample(self) -> None:
+        if not self.is_on_screen:  # its tab is not shown: nothing to measure for
+            return
         p = self._process
         with p.oneshot():
             rss = p.memory_info().rss
