@@ -98,12 +98,16 @@ async def test_toggle_rejected_and_switch_theme(tiny_target, tiny_draft, tmp_pat
         stream = app.query_one(TokenStream)
         rejected = [t for t in app.main.transcript.tokens if t.fate is Fate.REJECTED]
         assert rejected
-        shown = len(stream.text)
+        # by default the accepted text reads as prose, a dot where a draft was rejected
+        assert not stream.show_rejected
+        hidden = len(stream.text)
+        assert "\u00b7" in stream.text
+        assert stream.text.replace("\n", "").replace("\u00b7", " ").startswith(
+            app.main.transcript.text.replace("\n", "")[:20])
+        await pilot.press("f7")  # the rejected drafts, struck through where they were proposed
+        assert stream.show_rejected and len(stream.text) > hidden and "\u00b7" not in stream.text
         await pilot.press("f7")
-        assert not stream.show_rejected and len(stream.text) < shown
-        assert stream.text.replace("\n", "").startswith(app.main.transcript.text.replace("\n", "")[:20])
-        await pilot.press("f7")
-        assert len(stream.text) == shown
+        assert len(stream.text) == hidden
         dark = app.styles_map[(Source.DRAFT, Fate.ACCEPTED)].color
         app.theme = "workbench-light"
         await pilot.pause()
@@ -406,9 +410,8 @@ async def test_nothing_hidden_repaints_so_expired_notifications_leave_the_screen
     """The root of stale screens: a widget that is not on screen (the System tab behind another tab, a plot
     hidden by F9) asking for a repaint makes Textual's compositor rebuild its map, and the update of that
     frame (a toast expiring, the plots going away) was never painted. Nothing hidden may ask."""
-    from textual.widgets._toast import Toast
-
     import scripted
+    from textual.widgets._toast import Toast
 
     app = WorkbenchApp(LiveScreen(transcripts_dir=tmp_path))
     async with app.run_test(size=(80, 24)) as pilot:
@@ -426,3 +429,26 @@ async def test_nothing_hidden_repaints_so_expired_notifications_leave_the_screen
         await pilot.pause(2.2)  # the System panel's tab is hidden while it samples every second
         assert offscreen == []
         assert not app.screen.query(Toast)  # the notice expired and left
+
+
+async def test_the_stream_wraps_at_word_boundaries():
+    from textual.app import App
+
+    from workbench.engine.events import TokenEvent
+
+    class One(App):
+        CSS = "TokenStream { width: 24; height: 10; padding: 0; scrollbar-size-vertical: 0; }"
+
+        def compose(self):
+            yield TokenStream(id="stream")
+
+    pieces = [" The", " car", " was", " a", " big", " Chev", "rolet", " from", " nineteen", "-", "fifty", "."]
+    app = One()
+    async with app.run_test(size=(40, 12)) as pilot:
+        stream = app.query_one(TokenStream)
+        stream.add_tokens([TokenEvent(i, p, Source.TARGET, Fate.PLAIN, i, 0) for i, p in enumerate(pieces)])
+        await pilot.pause()
+        lines = stream.text.split("\n")
+        assert all(len(line) <= 24 for line in lines)
+        words = " ".join(lines).split()
+        assert "Chevrolet" in words and "nineteen-fifty." in words, lines  # no word broken at a token boundary

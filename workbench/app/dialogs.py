@@ -32,7 +32,7 @@ HELP = """\
 | F4 | continue the current run |
 | F5 | baseline: plain decoding on the same prompt, for the speedup |
 | F6 | clear the stream |
-| F7 | show or hide rejected draft tokens |
+| F7 | show or hide rejected draft tokens (hidden: a · marks where a draft was rejected) |
 | F8 | save the transcript (also saved on exit) |
 | F9 | plots: next page / hide |
 | ctrl+b | show or hide the sidebar |
@@ -54,8 +54,9 @@ app says after each greedy run whether its output is identical to plain decoding
 differs and how close that tie was.
 
 **Legend**: the target's own tokens in the plain colour; accepted drafts in their source's colour
-(draft model, prompt lookup, suffix cache); rejected drafts dim and struck through where they were
-proposed; the target's correction or bonus token underlined, where each verify step ended.
+(draft model, prompt lookup, suffix cache); the target's correction or bonus token underlined, where each
+verify step ended. A dot (·) in place of a space marks where a step's draft was rejected; F7 shows the
+rejected drafts themselves, dim and struck through where they were proposed.
 """
 
 

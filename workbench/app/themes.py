@@ -11,6 +11,7 @@ from textual.theme import Theme
 from ..engine.events import Fate, Source
 from ..palette import style
 from ..resources import data_dir
+from .widgets.stream import MARK_KEY
 
 TOKEN_KEYS = ("target", "draft", "lookup", "suffix", "marker")
 
@@ -34,4 +35,5 @@ def token_styles(variables: dict[str, str]) -> dict[tuple[Source, Fate] | str, S
     styles: dict[tuple[Source, Fate] | str, Style] = {
         (source, fate): Style.parse(style(source, fate, colours)) for source in Source for fate in Fate}
     styles["marker"] = Style(color=colours["marker"], italic=True)
+    styles[MARK_KEY] = Style(color=colours["marker"], bold=True)  # where a draft was rejected (hidden)
     return styles

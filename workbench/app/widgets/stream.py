@@ -1,9 +1,11 @@
 """The token stream: every token styled by source and fate, drawn with Textual's Line API.
 
-Tokens are kept as spans (text, style key) and wrapped at token boundaries into lines; only the visible
+Tokens are kept as spans (text, style key) and wrapped at word boundaries into lines; only the visible
 lines are rendered, so thousands of tokens cost no more than a screenful. Appending touches only the
-last line. Rejected drafts stay in the spans and are left out of the wrap when hidden, so toggling them
-is a rewrap, not a loss. The view follows the end unless the user has scrolled up.
+last line. The accepted text reads as prose: rejected drafts are hidden by default and a dim middle dot
+takes the place of the space where a step's draft was rejected ("now·accepts"); F7 shows the rejected
+tokens struck through where they were proposed. They stay in the spans either way, so toggling is a
+rewrap, not a loss. The view follows the end unless the user has scrolled up.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from ...engine.events import Fate, TokenEvent
 PRINTABLE = {c: 0x2400 + c for c in range(32) if c != 10} | {9: "    ", 127: 0x2421}
 
 Span = tuple[str, object]  # (text, key into the style map: (Source, Fate) or "marker")
+REJECTION_MARK = "\u00b7"  # shown instead of the space before a correction while rejected drafts are hidden
+_SHOWN_ONLY = "shown-only"  # a style key's variant: visible only while rejected drafts are shown
+_HIDDEN_ONLY = "hidden-only"  # ... only while they are hidden
+MARK_KEY = ("mark", _HIDDEN_ONLY)  # the style key of REJECTION_MARK
 
 
 class TokenStream(ScrollView, can_focus=True):
@@ -32,7 +38,7 @@ class TokenStream(ScrollView, can_focus=True):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.spans: list[Span] = []
-        self.show_rejected = True
+        self.show_rejected = False  # the accepted text reads as prose; F7 shows what was rejected
         self.styles_map: dict[object, Style] = {}
         self._lines: list[list[Span]] = [[]]
         self._widths: list[int] = [0]
@@ -47,7 +53,14 @@ class TokenStream(ScrollView, can_focus=True):
             body = text.lstrip(" ")
             if len(body) < len(text):  # a leading space is not underlined or struck: words stay apart
                 # (a rejected token's space hides with it; "space" has no style of its own)
-                spans.append((text[:len(text) - len(body)], ("space", Fate.REJECTED) if e.fate is Fate.REJECTED else "space"))
+                space = text[:len(text) - len(body)]
+                if e.fate is Fate.REJECTED:
+                    spans.append((space, ("space", Fate.REJECTED)))
+                elif e.fate is Fate.CORRECTION:  # where a draft was rejected: a mark while the drafts are hidden
+                    spans.append((space, ("space", _SHOWN_ONLY)))
+                    spans.append((REJECTION_MARK + space[1:], MARK_KEY))
+                else:
+                    spans.append((space, "space"))
             if body:
                 spans.append((body, (e.source, e.fate)))
         self._append(spans)
@@ -80,7 +93,11 @@ class TokenStream(ScrollView, can_focus=True):
 
     # --- wrapping ---------------------------------------------------------------------------
     def _visible(self, key: object) -> bool:
-        return self.show_rejected or not (isinstance(key, tuple) and key[1] is Fate.REJECTED)
+        if not isinstance(key, tuple):
+            return True
+        if key[1] is Fate.REJECTED or key[1] == _SHOWN_ONLY:
+            return self.show_rejected
+        return key[1] != _HIDDEN_ONLY or not self.show_rejected
 
     def _wrap(self, span: Span) -> None:
         text, key = span
@@ -102,6 +119,15 @@ class TokenStream(ScrollView, can_focus=True):
                     self._lines[-1].append((part, key))
                     self._widths[-1] += size
                     break
+                line = self._lines[-1]
+                start = _word_start(line) if not part.startswith(" ") else len(line)
+                carried = sum(cell_len(t) for t, _ in line[start:])
+                if 0 < start < len(line) and carried + size <= width:  # move the whole word to the next line
+                    self._lines.append(line[start:])
+                    self._widths[-1] -= carried
+                    del line[start:]
+                    self._widths.append(carried)
+                    continue
                 if self._widths[-1] and size <= width:  # move the whole token to the next line
                     self._lines.append([])
                     self._widths.append(0)
@@ -163,6 +189,14 @@ class TokenStream(ScrollView, can_focus=True):
         return strip
 
 
+def _word_start(line: list[Span]) -> int:
+    """The index of the first span of the word the line ends with (after its last space), 0 if none."""
+    for i in range(len(line) - 1, -1, -1):
+        if line[i][0].endswith(" "):
+            return i + 1
+    return 0
+
+
 def _split_cells(text: str, cells: int) -> tuple[str, str]:
     cells = max(cells, 1)
     used = 0
@@ -183,7 +217,7 @@ def legend(styles: dict[object, Style]) -> list[tuple[str, Style]]:
         ("draft", styles.get((Source.DRAFT, Fate.ACCEPTED), Style())), ("  ", Style()),
         ("lookup", styles.get((Source.LOOKUP, Fate.ACCEPTED), Style())), ("  ", Style()),
         ("suffix", styles.get((Source.SUFFIX, Fate.ACCEPTED), Style())), ("  ", Style()),
-        ("rejected", styles.get((Source.DRAFT, Fate.REJECTED), Style())), ("  ", Style()),
+        (f"{REJECTION_MARK}rejected (F7)", styles.get(MARK_KEY, Style())), ("  ", Style()),
         ("correction/bonus", styles.get((Source.TARGET, Fate.CORRECTION), Style())), ("  ", Style()),
         ("\u2039setting\u203a", styles.get("marker", Style())),
     ]
