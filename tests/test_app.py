@@ -78,7 +78,8 @@ async def test_load_run_and_steer_mid_run(tiny_target, tiny_draft, tmp_path):
         assert app.main.transcript.done.reason in ("stopped", "eos")
         stream = app.query_one(TokenStream)
         assert "\u2039K=2\u203a" in stream.text  # the marker where the setting changed
-        assert re.fullmatch(r"K=2 T=0\.70 drafter=draft acc=\d+\.\d% tok/s=\d+\.\d tokens=\d+ idle", app.main.status_line())
+        assert re.fullmatch(r"tok/s=\d+\.\d speedup=\d+\.\d\dx plain=\d+\.\d idle K=2 T=0\.70 drafter=draft "
+                            r"acc=\d+\.\d% drafted=\d+ accepted=\d+ len=\d+\.\d\d tokens=\d+", app.main.status_line())
         # continue where it stopped
         before, ended = app.main.transcript.stats.n_emitted, app.main.transcript.done
         app.main.n_predict = 20
@@ -237,6 +238,7 @@ async def test_measure_expert_counts_action(tiny_moe, tmp_path):
         app.main.action_measure_experts()
         await settle(pilot)
         assert isinstance(app.screen, ExpertsScreen) and not app.main.running
+        await until(pilot, lambda: app.screen.rows)  # the table arrives as a message after the worker ends
         assert [r.experts for r in app.screen.rows] == [2, 1]  # every count, measured
 
 

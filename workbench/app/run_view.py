@@ -31,18 +31,24 @@ PLOT_HZ = 2
 
 def status_line(settings: Settings, stats: Stats, state: str, baseline: float | None = None,
                 experts: int | None = None) -> str:
-    """The fixed, greppable status: K=<k> T=<temp> drafter=<name> acc=<pct>% tok/s=<rate> ..."""
+    """The fixed, greppable status, most important first so that 80 columns keep speed, speedup and state:
+    tok/s=<rate> speedup=<x>x plain=<measured rate> <state> K=<k> T=<temp> drafter=<name> acc=<pct>% ...
+
+    speedup is this run's decode rate over plain decoding measured on this machine and pair (F5, or before
+    the first run); "speedup=?" until one is measured. len is the mean accepted length per verify step that
+    drafted, counting the target's own token (accepted / drafting steps + 1); acc is accepted / drafted,
+    as llama.cpp prints it."""
     s = settings
-    parts = [f"K={s.k_text()}", f"T={s.temperature:.2f}", f"drafter={s.drafter}",
-             f"acc={100 * stats.acceptance:.1f}%", f"tok/s={stats.tokens_per_second:.1f}"]
+    speedup = f"speedup={stats.tokens_per_second / baseline:.2f}x plain={baseline:.1f}" if baseline else "speedup=?"
+    parts = [f"tok/s={stats.tokens_per_second:.1f}", speedup, state,
+             f"K={s.k_text()}", f"T={s.temperature:.2f}", f"drafter={s.drafter}",
+             f"acc={100 * stats.acceptance:.1f}%", f"drafted={stats.n_drafted}", f"accepted={stats.n_accepted}",
+             f"len={stats.mean_accepted_length:.2f}"]
     if s.drafter in ("lookup", "cascade"):
         parts.append(f"ngram={s.ngram}")
     if experts is not None:
         parts.append(f"experts={experts}")
-    if baseline:
-        parts.append(f"plain={baseline:.1f} speedup={stats.tokens_per_second / baseline:.2f}x")
     parts.append(f"tokens={stats.n_emitted}")
-    parts.append(state)
     return " ".join(parts)
 
 

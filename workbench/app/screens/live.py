@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from ...engine.session import Engine, Session
 
 SWITCH_INTERVAL = 0.0005  # seconds
+BASELINE_TOKENS = 48  # plain decoding measured before the first run of a pair, for the speedup
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,8 @@ class LiveScreen(RunScreen):
         self.closing = False  # the app is quitting
         self.run_text = ""  # the run's prompt as sent (chat template applied)
         self.plain_output: tuple[str, list[int]] | None = None  # a greedy baseline's prompt and output
+        self.measuring = False  # plain decoding is being measured
+        self._run_after_baseline: str | None = None  # the prompt of a run waiting for its baseline
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -102,6 +105,7 @@ class LiveScreen(RunScreen):
 
     def watch_loading(self, loading: bool) -> None:
         self.query_one("#facts").loading = loading
+        self.update_status()
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -111,6 +115,9 @@ class LiveScreen(RunScreen):
         if action == "stop" and not self.running:
             return None
         return True
+
+    def state(self) -> str:
+        return "measuring-plain" if self.measuring else "loading" if self.loading else super().state()
 
     def experts_in_use(self) -> int | None:
         e = self.engine
@@ -173,6 +180,7 @@ class LiveScreen(RunScreen):
         if old is not None:
             old.close()
         self.model_paths = (message.target, message.draft)
+        self.plot_data.baseline, self.plain_output = None, None  # another pair: its plain rate is measured anew
         for note in self.engine.fit_settings(self.settings):
             self.notify(note, timeout=5)
         self._show_models()
@@ -257,6 +265,13 @@ class LiveScreen(RunScreen):
         prompt = self._prompt_for_run()
         if prompt is None or self.engine is None:
             return
+        if not self.plot_data.baseline:  # no speedup without a measured reference: measure it first, briefly
+            self._measure_baseline(prompt, min(self.n_predict, BASELINE_TOKENS), then_run=True)
+            return
+        self._run(prompt)
+
+    def _run(self, prompt: str) -> None:
+        assert self.engine is not None
         try:
             text = self.engine.target.chat_prompt(prompt) if self.chat else prompt
             self.session = self.engine.session(text, self.settings)
@@ -309,22 +324,30 @@ class LiveScreen(RunScreen):
 
     def action_baseline(self) -> None:
         prompt = self._prompt_for_run()
-        if prompt is None:
-            return
+        if prompt is not None:
+            self._measure_baseline(prompt, min(self.n_predict, 128))
+
+    def _measure_baseline(self, prompt: str, n_predict: int, then_run: bool = False) -> None:
         self.running = True
-        self.notify("measuring plain decoding on this prompt...")
+        self.measuring = True
+        self._run_after_baseline = prompt if then_run else None
         text = self.engine.target.chat_prompt(prompt) if self.chat else prompt  # type: ignore[union-attr]
-        self._job("baseline", jobs.baseline, self.engine, text, min(self.n_predict, 128), self.settings.snapshot())
+        self._job("baseline", jobs.baseline, self.engine, text, n_predict, self.settings.snapshot())
 
     @on(BaselineMeasured)
     def _baseline_measured(self, message: BaselineMeasured) -> None:
+        self.measuring = False
         self.running = False
         self.plot_data.baseline = message.tokens_per_second
         self.plot_data.version += 1
-        self.notify(f"plain decoding: {message.tokens_per_second:.1f} tokens/s")
+        self.notify(f"plain decoding measured: {message.tokens_per_second:.1f} tokens/s")
         self.update_status()
         self.plain_output = (message.prompt, message.ids) if message.ids is not None else None
-        self._check_agreement()
+        if self._run_after_baseline is not None:
+            prompt, self._run_after_baseline = self._run_after_baseline, None
+            self._run(prompt)
+        else:
+            self._check_agreement()
 
     def _check_agreement(self) -> None:
         """A greedy run and a greedy baseline on the same prompt: say whether their outputs agree (measured, as
