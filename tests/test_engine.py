@@ -255,3 +255,19 @@ def test_draft_drafter_without_a_draft_model_says_so(tiny_target):
         assert any("needs a draft model" in n for n in t.notices) and t.stats.n_emitted == 10
     finally:
         e.close()
+
+
+def test_a_long_prompt_reports_its_progress(tiny_target):
+    from workbench.engine.events import PromptEvent, PromptProgressEvent
+    from workbench.engine.session import Engine
+
+    e = Engine.load(tiny_target, None, LoadOptions(n_ctx=512, n_threads=2, n_batch=16))
+    try:
+        events = list(e.session(PROMPTS[0] * 3, LiveSettings(drafter="lookup")).run(4))
+        progress = [ev for ev in events if isinstance(ev, PromptProgressEvent)]
+        done = next(ev for ev in events if isinstance(ev, PromptEvent))
+        assert len(progress) >= 2 and [p.done for p in progress] == sorted(p.done for p in progress)
+        assert progress[-1].done == progress[-1].total == done.n_tokens
+        assert events.index(progress[-1]) < events.index(done)
+    finally:
+        e.close()

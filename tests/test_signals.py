@@ -120,3 +120,28 @@ def test_signals_module_codes():
     assert (exit_code(signal.SIGHUP), exit_code(signal.SIGINT), exit_code(signal.SIGTERM)) == (129, 130, 143)
     assert Interrupted(signal.SIGTERM).code == 143 and isinstance(Interrupted(), KeyboardInterrupt)
     assert Path(__file__).exists()
+
+
+def test_a_dropped_connection_saves_and_ends_the_app(tiny_target, tmp_path):
+    """As an ssh disconnect: the terminal itself goes away (the kernel sends SIGHUP, and every later write
+    to the terminal fails); the app still saves and ends, within seconds."""
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "TERM": "xterm-256color"}
+    argv = [sys.executable, "-m", "workbench.cli", "-m", str(tiny_target), "--drafter", "lookup", "-p", PROMPT,
+            "-n", "100000", "-c", "16384", "-t", "1"]
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvpe(argv[0], argv, env)
+    drain(fd, 6.0)
+    os.close(fd)  # the connection drops
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        raise AssertionError("the app hung after its terminal went away")
+    assert os.waitstatus_to_exitcode(status) == 128 + signal.SIGHUP
+    saved = list((tmp_path / "data" / "workbench" / "transcripts").glob("*.json"))
+    assert len(saved) == 1 and json.loads(saved[0].read_text())["stats"]["n_predicted"] > 0

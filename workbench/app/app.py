@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 from pathlib import Path
 
 from textual.app import App
@@ -16,6 +18,8 @@ from ..signals import ENDING_SIGNALS, exit_code
 from .commands import WorkbenchCommands
 from .screens.base import RunScreen
 from .themes import load_themes, token_styles
+
+EXIT_GRACE = 5.0  # seconds the terminal gets to be restored after a signal before the process just exits
 
 
 class WorkbenchApp(App[None]):
@@ -76,14 +80,20 @@ class WorkbenchApp(App[None]):
 
     def _on_signal(self, signum: int) -> None:
         if not self._quitting:
-            asyncio.ensure_future(self._quit(exit_code(signum)))
+            asyncio.ensure_future(self._quit(exit_code(signum), hung_up=True))
 
     async def action_quit(self) -> None:
         await self._quit(0)
 
-    async def _quit(self, code: int) -> None:
+    async def _quit(self, code: int, hung_up: bool = False) -> None:
         if self._quitting:
             return
         self._quitting = True
         await self.main.shutdown()
+        if hung_up:
+            # Everything is saved. Textual's goodbye to a terminal that is gone can block (its writer thread
+            # waits on a dead pty), so the process leaves on its own if that takes more than a moment.
+            leave = threading.Timer(EXIT_GRACE, os._exit, args=(code,))
+            leave.daemon = True  # a normal exit does not wait for it
+            leave.start()
         self.exit(return_code=code)

@@ -18,7 +18,16 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Static, TextArea
 
-from ..engine.events import DoneEvent, Event, NoticeEvent, SettingsEvent, StepEvent, TokenEvent
+from ..engine.events import (
+    DoneEvent,
+    Event,
+    NoticeEvent,
+    PromptEvent,
+    PromptProgressEvent,
+    SettingsEvent,
+    StepEvent,
+    TokenEvent,
+)
 from ..engine.settings import Settings, describe
 from ..engine.stats import Stats
 from ..engine.transcript import Transcript
@@ -76,6 +85,7 @@ class RunView(Vertical):
         self.transcript = Transcript()
         self.plot_data = PlotData()
         self.running = False  # plots redraw less often while generating
+        self.prompt_progress: tuple[int, int] | None = None  # (done, total) while a long prompt is processed
         self._plotted = -1
         self._plot_ticks = 0
         self._plot_page = 0
@@ -118,6 +128,7 @@ class RunView(Vertical):
     def reset(self) -> None:
         """A new run: empty stream, plots and transcript; the measured baseline stays."""
         self._inbox.clear()
+        self.prompt_progress = None
         self.transcript = Transcript()
         baseline = self.plot_data.baseline
         self.plot_data.clear()
@@ -153,6 +164,10 @@ class RunView(Vertical):
                 data.marks.append(event.step)
                 data.time_marks.append(data.rate[-1][0] if data.rate else 0.0)
                 settings_changed = True
+            elif isinstance(event, PromptProgressEvent):
+                self.prompt_progress = (event.done, event.total)
+            elif isinstance(event, PromptEvent):
+                self.prompt_progress = None
             elif isinstance(event, NoticeEvent):
                 self.post_message(self.Notice(event.message))
             elif isinstance(event, DoneEvent):

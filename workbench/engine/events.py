@@ -70,6 +70,14 @@ class StepEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class PromptProgressEvent:
+    """Prompt processing is under way: `done` of `total` prompt tokens evaluated (one per batch)."""
+
+    done: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
 class PromptEvent:
     """Prompt processing finished; decoding starts."""
 
@@ -98,4 +106,4 @@ class DoneEvent:
     message: str
 
 
-Event = TokenEvent | StepEvent | PromptEvent | SettingsEvent | NoticeEvent | DoneEvent
+Event = TokenEvent | StepEvent | PromptProgressEvent | PromptEvent | SettingsEvent | NoticeEvent | DoneEvent

@@ -25,13 +25,25 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, get_type_hints
 
 from .errors import WorkbenchError
-from .events import DoneEvent, Event, Fate, NoticeEvent, PromptEvent, SettingsEvent, Source, StepEvent, TokenEvent
+from .events import (
+    DoneEvent,
+    Event,
+    Fate,
+    NoticeEvent,
+    PromptEvent,
+    PromptProgressEvent,
+    SettingsEvent,
+    Source,
+    StepEvent,
+    TokenEvent,
+)
 from .settings import SPECS, validate
 
 FORMAT = "workbench-record"
 VERSION = 1
 MAX_BYTES = 512 * 2**20  # a recording larger than this is refused rather than read into memory
-_TYPES: dict[str, type] = {"token": TokenEvent, "step": StepEvent, "prompt": PromptEvent, "settings": SettingsEvent,
+_TYPES: dict[str, type] = {"token": TokenEvent, "step": StepEvent, "prompt": PromptEvent,
+                           "prompt_progress": PromptProgressEvent, "settings": SettingsEvent,
                            "notice": NoticeEvent, "done": DoneEvent}
 _NAMES = {cls: name for name, cls in _TYPES.items()}
 

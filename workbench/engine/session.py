@@ -19,7 +19,18 @@ from .adaptive import AdaptiveK, HeuristicK
 from .agreement import Agreement, compare, first_difference, plain_margin
 from .drafters import DrafterSet, Proposal
 from .errors import WorkbenchError
-from .events import DoneEvent, Event, Fate, NoticeEvent, PromptEvent, SettingsEvent, Source, StepEvent, TokenEvent
+from .events import (
+    DoneEvent,
+    Event,
+    Fate,
+    NoticeEvent,
+    PromptEvent,
+    PromptProgressEvent,
+    SettingsEvent,
+    Source,
+    StepEvent,
+    TokenEvent,
+)
 from .gguf_info import ModelInfo, inspect
 from .models import LoadOptions, Model, VocabFacts, check_compatible, check_experts, expert_options
 from .sampling import probabilities
@@ -240,7 +251,11 @@ class Session:
             keep += 1
         start = time.perf_counter()
         target.truncate(keep)
-        target.eval(want[keep:])
+        total, chunk = len(want) - keep, target.options.n_batch
+        for first in range(keep, len(want), chunk):  # a batch at a time, so that a long prompt shows progress
+            target.eval(want[first:first + chunk])
+            if total > chunk:
+                yield PromptProgressEvent(min(first + chunk, len(want)) - keep, total)
         self.engine._target_tokens = list(want)
         drafter = self.settings.snapshot().drafter
         if drafter != "none" and drafter in self.engine.drafters:

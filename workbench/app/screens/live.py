@@ -85,6 +85,7 @@ class LiveScreen(RunScreen):
         self.run_text = ""  # the run's prompt as sent (chat template applied)
         self.plain_output: tuple[str, list[int]] | None = None  # a greedy baseline's prompt and output
         self.measuring = False  # plain decoding is being measured
+        self._loading = ("", "")  # the pair being loaded
         self._run_after_baseline: str | None = None  # the prompt of a run waiting for its baseline
 
     def on_mount(self) -> None:
@@ -105,6 +106,7 @@ class LiveScreen(RunScreen):
 
     def watch_loading(self, loading: bool) -> None:
         self.query_one("#facts").loading = loading
+        self.view.stream.loading = loading  # where the eye is
         self.update_status()
         self.refresh_bindings()
 
@@ -117,7 +119,16 @@ class LiveScreen(RunScreen):
         return True
 
     def state(self) -> str:
-        return "measuring-plain" if self.measuring else "loading" if self.loading else super().state()
+        """What the app is doing, as the status line says it (the stream shows an indicator meanwhile)."""
+        if self.loading:
+            target, draft = self._loading
+            return f"loading {Path(target).name}" + (f" + {Path(draft).name}" if draft else "")
+        if self.measuring:
+            return "measuring-plain"
+        if self.running and self.view.prompt_progress:
+            done, total = self.view.prompt_progress
+            return f"prompt {done}/{total}"
+        return super().state()
 
     def experts_in_use(self) -> int | None:
         e = self.engine
@@ -166,6 +177,7 @@ class LiveScreen(RunScreen):
         if self.loading:
             self.notify("a pair is loading: wait for it", severity="warning")
             return
+        self._loading = (target, draft)
         self.loading = True
         self.query_one(ModelsPanel).load(target, draft, self.load_options, autostart)
 
