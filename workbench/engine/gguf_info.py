@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import WorkbenchError
+from .gguf_check import check_gguf
 
-GGUF_MAGIC = b"GGUF"
 # Metadata keys (after "<arch>.") that only state-space and linear-attention architectures carry.
 _RECURRENT_KEYS = ("ssm.", "wkv.", "shortconv.", "rwkv")
 
@@ -53,20 +53,9 @@ class ModelInfo:
 
 
 def check_file(path: str | Path) -> Path:
-    """The path, if it names a readable file that starts like a GGUF; else a one-line WorkbenchError."""
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise WorkbenchError(f"{path}: no such file")
-    if p.is_dir():
-        raise WorkbenchError(f"{path} is a directory, not a GGUF model file")
-    try:
-        with p.open("rb") as f:
-            magic = f.read(4)
-    except OSError as e:
-        raise WorkbenchError(f"{path}: cannot read ({e.strerror})") from None
-    if magic != GGUF_MAGIC:
-        raise WorkbenchError(f"{path} is not a GGUF model file")
-    return p
+    """The path, if it names a regular file with a well-formed GGUF header (checked with bounds, in time and
+    memory set by the file's size: engine/gguf_check.py); else a one-line WorkbenchError."""
+    return check_gguf(path)
 
 
 def _value(reader: Any, key: str, default: Any = None) -> Any:

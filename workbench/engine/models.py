@@ -52,8 +52,10 @@ class LoadOptions:
             raise WorkbenchError(f"batch size must be at least 16, not {self.n_batch}")
 
 
-_llama_log: deque[str] = deque(maxlen=20)  # llama.cpp's recent warnings and errors, for our messages
+_llama_log: deque[tuple[int, str]] = deque(maxlen=50)  # llama.cpp's recent warnings and errors, with their level
 _log_callback = None
+# ggml's log levels (ggml.h: enum ggml_log_level): NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5
+_WARN, _ERROR, _CONT = 3, 4, 5
 
 
 def _capture_llama_log() -> None:
@@ -66,17 +68,24 @@ def _capture_llama_log() -> None:
 
     @llama_cpp.llama_log_callback
     def callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-        if level in (2, 3):  # GGML_LOG_LEVEL_WARN, GGML_LOG_LEVEL_ERROR
-            line = text.decode("utf-8", errors="replace").strip()
-            if line:
-                _llama_log.append(line)
+        line = text.decode("utf-8", errors="replace").strip()
+        if level == _CONT and _llama_log and line:  # the rest of the message before it
+            last_level, last = _llama_log[-1]
+            _llama_log[-1] = (last_level, f"{last} {line}")
+        elif level in (_WARN, _ERROR) and line:
+            _llama_log.append((level, line))
 
     _log_callback = callback  # keep a reference: llama.cpp holds only the C pointer
     llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
 
 
 def last_llama_error() -> str:
-    return _llama_log[-1] if _llama_log else ""
+    """Why llama.cpp failed, as it said it: its first error since the log was cleared (the cause; the later ones
+    are "failed to load model"-style consequences) without its function prefix, else its last warning."""
+    errors = [line for level, line in _llama_log if level == _ERROR]
+    if errors:
+        return errors[0].split(": ", 1)[-1] if errors[0].startswith("llama_") else errors[0]
+    return _llama_log[-1][1] if _llama_log else ""
 
 
 class Model:
