@@ -87,3 +87,34 @@ def test_the_guarantee_holds_on_the_real_model_with_the_chat_template(monkeypatc
         assert report.identical or (report.margin is not None and report.first_diff is not None)
     finally:
         e.close()
+
+
+@pytest.mark.parametrize("drafter", ["draft", "lookup", "suffix", "cascade"])
+@pytest.mark.parametrize("k", [1, 4, 16])
+def test_sequential_verification_is_plain_decoding(engine, drafter, k):
+    """The batch-invariant setting: with one target pass per token, every logits row is the one plain decoding
+    computes, so greedy speculation gives plain decoding's output on any model."""
+    for prompt in PROMPTS:
+        plain = engine.generate(prompt, 40, drafter="none").emitted_ids
+        t = engine.generate(prompt, 40, drafter=drafter, draft_max=k, verify="sequential")
+        assert t.emitted_ids == plain
+
+
+@pytest.mark.real_model
+def test_sequential_verification_equals_plain_on_the_real_model():
+    from workbench.defaults import resolve_model
+    from workbench.engine.models import LoadOptions
+    from workbench.engine.session import Engine
+
+    e = Engine.load(resolve_model("embedded"), resolve_model("embedded"), LoadOptions(n_ctx=2048, n_threads=2))
+    try:
+        for question in ("Summarize: the city council met on Tuesday to discuss the new bus lanes, which residents "
+                         "say have cut their commute by ten minutes.",
+                         "Write three sentences about the history of the bicycle."):
+            prompt = e.target.chat_prompt(question)
+            plain = e.generate(prompt, 64, drafter="none").emitted_ids
+            for drafter in ("lookup", "draft"):
+                t = e.generate(prompt, 64, drafter=drafter, draft_max=8, verify="sequential")
+                assert t.emitted_ids == plain, drafter
+    finally:
+        e.close()

@@ -70,7 +70,7 @@ def test_marks_use_the_short_names():
 def test_the_sidebar_is_derived_from_the_table():
     from workbench.app.widgets.controls import CHOICES, FIELDS
 
-    assert list(CHOICES) == ["drafter", "adaptive"]
+    assert list(CHOICES) == ["drafter", "adaptive", "verify"]
     assert list(FIELDS) == ["draft_max", "temperature", "top_k", "top_p", "ngram", "p_min", "experts", "seed",
                             "n_predict"]
     assert FIELDS["draft_max"].label == "K (draft max)"

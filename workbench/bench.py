@@ -25,7 +25,7 @@ from .args import engine_from_args
 from .engine.agreement import Agreement
 from .engine.errors import WorkbenchError
 from .engine.session import Engine
-from .engine.settings import AUTO_K_CEILING, DRAFTERS
+from .engine.settings import AUTO_K_CEILING, DRAFTERS, VERIFY
 
 AUTO_KS = ("auto", "heuristic")
 
@@ -37,18 +37,20 @@ class Config:
     temperature: float = 0.0
     ngram: int = 3
     experts: int = 0
+    verify: str = "batch"
 
     @property
     def label(self) -> str:
         if self.drafter == "none":
             return "plain"
         ngram = f" n={self.ngram}" if self.drafter in ("lookup", "cascade") else ""
-        return f"{self.drafter} K={self.k}{ngram}"
+        return f"{self.drafter} K={self.k}{ngram}" + (" sequential" if self.verify == "sequential" else "")
 
     def settings(self, ceiling: int = AUTO_K_CEILING) -> dict[str, object]:
         adaptive = self.k if isinstance(self.k, str) else "off"
         return {"drafter": self.drafter, "draft_max": ceiling if isinstance(self.k, str) else self.k,
-                "adaptive": adaptive, "temperature": self.temperature, "ngram": self.ngram, "experts": self.experts}
+                "adaptive": adaptive, "temperature": self.temperature, "ngram": self.ngram, "experts": self.experts,
+                "verify": self.verify}
 
     def baseline(self) -> Config:
         return Config("none", 0, self.temperature, 3, self.experts)
@@ -75,7 +77,7 @@ class Result:
 
     def to_json(self) -> dict[str, object]:
         c = self.config
-        return {"drafter": c.drafter, "k": c.k, "temperature": c.temperature, "ngram": c.ngram, "experts": c.experts,
+        return {"drafter": c.drafter, "k": c.k, "temperature": c.temperature, "ngram": c.ngram, "experts": c.experts, "verify": c.verify,
                 "tokens_per_second": self.rate, "runs": self.rates, "speedup": self.speedup,
                 "acceptance": self.acceptance, "mean_accepted_length": self.mean_accepted_length,
                 "draft_share": self.draft_share, "k_settled": self.k_settled,
@@ -157,7 +159,7 @@ def agreement(engine: Engine, prompts: list[str], plain: Result, result: Result)
 
 
 def expand(drafters: Iterable[str], ks: Iterable[int | str], temps: Iterable[float], ngrams: Iterable[int],
-           experts: Iterable[int]) -> list[Config]:
+           experts: Iterable[int], verifies: Iterable[str] = ("batch",)) -> list[Config]:
     configs = []
     for e in experts:
         for t in temps:
@@ -167,7 +169,7 @@ def expand(drafters: Iterable[str], ks: Iterable[int | str], temps: Iterable[flo
                     continue
                 for k in ks:
                     for n in (ngrams if d in ("lookup", "cascade") else [3]):
-                        configs.append(Config(d, k, t, n, e))
+                        configs += [Config(d, k, t, n, e, v) for v in verifies]
     return list(dict.fromkeys(configs))
 
 
@@ -342,7 +344,10 @@ def bench(args: argparse.Namespace) -> int:
         for e in experts:
             engine.check_experts(e)
         prompts = prompts_from_args(args, engine)
-        configs = expand(drafters, ks, temps, ngrams, experts)
+        verifies = _list(args.verify_list, str, "--verify")
+        if any(v not in VERIFY for v in verifies):
+            raise WorkbenchError(f"--verify takes {', '.join(VERIFY)}, not {args.verify_list!r}")
+        configs = expand(drafters, ks, temps, ngrams, experts, verifies)
         total = args.repeat * len(list(dict.fromkeys([*(c.baseline() for c in configs), *configs])))
         with _progress() as bar:
             task = bar.add_task("benchmarking", total=total)

@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--temps", default="0", help="comma-separated temperatures (default 0)")
     bench.add_argument("--ngram", dest="ngram_list", default="3", help="comma-separated n-gram sizes for lookup")
     bench.add_argument("--experts", dest="experts_list", default="0", help="comma-separated MoE expert counts")
+    bench.add_argument("--verify", dest="verify_list", default="batch",
+                       help="comma-separated verification modes: batch, sequential (batch-invariant; its cost "
+                            "shows beside batch)")
     bench.add_argument("--repeat", type=int, default=2, metavar="R", help="interleaved repetitions (default 2)")
     bench.add_argument("--csv", metavar="OUT.csv", help="also write the results as CSV")
     _add_suite_args(bench)

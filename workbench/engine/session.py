@@ -330,7 +330,10 @@ class Session:
                 del proposal.tokens[k:]
             t1 = time.perf_counter()
             draft = proposal.tokens
-            rows = target.eval([self.context[-1], *draft], logits="all")
+            if s.verify == "sequential":  # one decode per token: plain decoding's own logits, batch-invariant
+                rows = [np.array(target.eval([t], logits="last")[-1]) for t in [self.context[-1], *draft]]
+            else:
+                rows = target.eval([self.context[-1], *draft], logits="all")
             if s.temperature <= 0.0:
                 n_acc, nxt = greedy_verify(draft, [int(np.argmax(r)) for r in rows])
             else:

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 DrafterName = Literal["none", "draft", "lookup", "suffix", "cascade"]
 DRAFTERS: tuple[DrafterName, ...] = get_args(DrafterName)
+VerifyMode = Literal["batch", "sequential"]  # one target pass for all drafts, or one per token (exactly plain's logits)
+VERIFY: tuple[VerifyMode, ...] = get_args(VerifyMode)
 AdaptiveMode = Literal["off", "auto", "heuristic"]  # how K is chosen: fixed, expected tokens/s, Hugging Face's +2/-1
 ADAPTIVE: tuple[AdaptiveMode, ...] = get_args(AdaptiveMode)
 AUTO_K_CEILING = 32  # the largest K an adaptive choice considers when K was given as a word
@@ -105,6 +107,12 @@ class Settings:
                            lo=0, hi=1024, step=1, flag="--experts", metavar="N")
     seed: int = setting(0, int, "seed", "seed", "sampling seed (default 0)", lo=0, hi=2**32 - 1, step=1,
                         flag="--seed", metavar="S")
+    verify: VerifyMode = setting(
+        "batch", str, "verification", "verify",
+        "batch: the drafts checked in one target pass (the speedup; llama.cpp's CPU kernels round a batch slightly "
+        "differently from one token, so near-ties can flip); sequential: one pass per token, the very logits plain "
+        "decoding computes, so greedy output equals plain decoding, at plain decoding's speed (default batch)",
+        choices=VERIFY, flag="--verify")
     cascade_min: int = setting(2, int, "cascade minimum", "min",
                                "cascade: a source must propose at least this many tokens to be used", lo=1, hi=64,
                                sidebar=False)
