@@ -102,3 +102,8 @@ def test_bench_prints_speedups(tiny_target, tiny_draft, tmp_path):
     assert set(rows) == {"none", "lookup", "suffix", "cascade", "draft"}
     assert rows["none"]["speedup"] == 1.0
     assert "vs plain" in r.stdout
+
+
+def test_embedded_references_work_on_the_command_line(tmp_path):
+    r = workbench("run", "--headless", "-m", "embedded", "--drafter", "lookup", "-n", "4", "-p", "Hello", "-t", "2")
+    assert r.returncode == 0, r.stderr

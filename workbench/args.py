@@ -115,12 +115,10 @@ def engine_from_args(args: argparse.Namespace, drafter: str = "none") -> Engine:
         raise WorkbenchError("--drafter draft needs a draft model: add -md DRAFT.gguf")
     if hasattr(args, "n_predict"):
         n_predict_from_args(args)
-    model = args.model
-    if model is None:
-        from .defaults import default_model
+    from .defaults import default_model, resolve_model
 
-        model = default_model()
-    return Engine.load(model, args.draft, load_options_from_args(args))
+    model = resolve_model(args.model) if args.model else default_model()  # paths, `embedded`, `embedded:F16`...
+    return Engine.load(model, resolve_model(args.draft) if args.draft else None, load_options_from_args(args))
 
 
 def read_prompt(args: argparse.Namespace) -> str:
