@@ -9,10 +9,13 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .engine.errors import WorkbenchError
-from .engine.settings import Settings, validate
+from .engine.settings import LiveSettings, Settings, validate
+
+if TYPE_CHECKING:
+    from .engine.session import Engine
 from .resources import data_dir
 
 
@@ -66,6 +69,23 @@ def load(name_or_path: str) -> Preset:
     if name_or_path not in found:
         raise WorkbenchError(f"no preset {name_or_path!r}; presets: {', '.join(sorted(found))}")
     return parse(name_or_path, found[name_or_path])
+
+
+def apply(name_or_path: str, settings: LiveSettings, engine: Engine | None = None) -> Preset:
+    """Load a preset and put its settings in force, all or nothing: a model file that is not there, a value out
+    of range or an expert count the loaded target cannot use changes nothing (a one-line WorkbenchError).
+    Loading the preset's models is the caller's (it takes a while)."""
+    from .defaults import find_model
+
+    preset = load(name_or_path)
+    for ref in (preset.target, preset.draft):
+        if ref:
+            find_model(ref)
+    changes = dict(preset.settings)
+    if engine is not None and "experts" in changes and not preset.target:
+        engine.check("experts", changes["experts"])
+    settings.update(**changes)
+    return preset
 
 
 def _toml_value(value: Any) -> str:

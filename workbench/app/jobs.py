@@ -12,6 +12,7 @@ from .messages import AgreementMeasured, BaselineMeasured, RunEnded
 if TYPE_CHECKING:
     from ..engine.session import Engine, Session
     from ..engine.settings import Settings
+    from ..engine.transcript import Transcript
     from .keeper import Keeper
     from .run_view import RunView
 
@@ -33,6 +34,16 @@ def baseline(engine: Engine, prompt: str, n_predict: int, s: Settings) -> Baseli
     t = engine.generate(prompt, n_predict, drafter="none", temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
                         seed=s.seed)
     return BaselineMeasured(t.stats.tokens_per_second, prompt, t.emitted_ids if s.temperature == 0 else None)
+
+
+def comparable_plain_output(plain: tuple[str, list[int]] | None, run_prompt: str, run_settings: Settings,
+                            transcript: Transcript) -> list[int] | None:
+    """Plain decoding's greedy output to compare the run with: only when both are greedy (the run throughout)
+    on the same prompt as sent, and the run produced something."""
+    greedy = run_settings.temperature == 0 and not any("temperature" in c.changes for c in transcript.settings_changes)
+    if plain is None or not greedy or plain[0] != run_prompt or not transcript.emitted_ids:
+        return None
+    return plain[1]
 
 
 def agreement(engine: Engine, prompt: str, plain: list[int], ours: list[int]) -> AgreementMeasured:

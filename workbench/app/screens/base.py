@@ -71,6 +71,9 @@ class RunScreen(Screen[None]):
         return None
 
     def state(self) -> str:
+        if self.running and self.view.prompt_progress:  # a long prompt being processed
+            done, total = self.view.prompt_progress
+            return f"prompt {done}/{total}"
         return "running" if self.running else "idle"
 
     def status_line(self) -> str:

@@ -21,7 +21,7 @@ from textual.reactive import reactive
 from textual.worker import Worker, WorkerState
 
 from ... import presets
-from ...defaults import app_threads, find_model
+from ...defaults import app_threads
 from ...engine.errors import WorkbenchError
 from ...engine.models import LoadOptions
 from ...engine.settings import SPECS, LiveSettings, Settings, validate
@@ -125,9 +125,6 @@ class LiveScreen(RunScreen):
             return f"loading {Path(target).name}" + (f" + {Path(draft).name}" if draft else "")
         if self.measuring:
             return "measuring-plain"
-        if self.running and self.view.prompt_progress:
-            done, total = self.view.prompt_progress
-            return f"prompt {done}/{total}"
         return super().state()
 
     def experts_in_use(self) -> int | None:
@@ -225,14 +222,7 @@ class LiveScreen(RunScreen):
 
     def apply_preset(self, name: str, autostart: bool = False) -> None:
         try:
-            preset = presets.load(name)
-            for ref in (preset.target, preset.draft):  # all or nothing: a missing model changes nothing
-                if ref:
-                    find_model(ref)
-            changes = dict(preset.settings)
-            if self.engine is not None and "experts" in changes and not preset.target:
-                self.engine.check("experts", changes["experts"])
-            self.settings.update(**changes)
+            preset = presets.apply(name, self.settings, self.engine)
         except WorkbenchError as e:
             self.notify(str(e), severity="error")
             return
@@ -364,19 +354,16 @@ class LiveScreen(RunScreen):
     def _check_agreement(self) -> None:
         """A greedy run and a greedy baseline on the same prompt: say whether their outputs agree (measured, as
         batched and one-token logits can round differently: engine/agreement.py)."""
-        t, plain = self.transcript, self.plain_output
-        greedy = self.run_settings.temperature == 0 and not any("temperature" in c.changes for c in t.settings_changes)
-        if plain is None or not greedy or plain[0] != self.run_text or not t.emitted_ids or self.engine is None:
-            return
-        self.running = True
-        self._job("agreement", jobs.agreement, self.engine, plain[0], plain[1], t.emitted_ids)
+        plain = jobs.comparable_plain_output(self.plain_output, self.run_text, self.run_settings, self.transcript)
+        if plain is not None and self.engine is not None:
+            self.running = True
+            self._job("agreement", jobs.agreement, self.engine, self.run_text, plain, self.transcript.emitted_ids)
 
     @on(AgreementMeasured)
     def _agreement_measured(self, message: AgreementMeasured) -> None:
         self.running = False
         a = message.agreement
-        self.notify(f"output {a.describe()}" + ("" if a.identical else ": batched and one-token logits round "
-                    "differently (F1 explains)"), severity="information" if a.identical else "warning", timeout=8)
+        self.notify(f"output {a.describe()} (F1)", severity="information" if a.identical else "warning", timeout=8)
 
     def action_measure_experts(self) -> None:
         """Perplexity, agreement and tokens/s for every expert count of the MoE target (a dialog measures)."""
