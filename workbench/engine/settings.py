@@ -85,12 +85,12 @@ class Settings:
     drafter: DrafterName = setting(
         "none", str, "drafter", "drafter", "where drafts come from (default: draft with -md, else lookup)",
         choices=DRAFTERS, flag="--drafter")
+    adaptive: AdaptiveMode = setting(
+        "off", str, "adaptive K", "adaptive", "how K is chosen (set with --draft-max auto|heuristic)", choices=ADAPTIVE)
     draft_max: int = setting(
         8, int, "K (draft max)", "K", "most tokens drafted per step (default 8); 'auto' picks K each step for the most "
         "tokens/s, 'heuristic' is Hugging Face's +2/-1 schedule", lo=0, hi=64, step=1, flag="--draft-max",
         metavar="K", parse=parse_k)
-    adaptive: AdaptiveMode = setting(
-        "off", str, "adaptive K", "adaptive", "how K is chosen (set with --draft-max auto|heuristic)", choices=ADAPTIVE)
     temperature: float = setting(0.0, float, "temperature", "T", "temperature; 0 is greedy (default 0)",
                                  lo=0.0, hi=5.0, step=0.1, decimals=2, flag="--temp", metavar="T")
     top_k: int = setting(40, int, "top-k", "top-k", "top-k, 0 disables (default 40)", lo=0, step=5, flag="--top-k",
@@ -107,17 +107,18 @@ class Settings:
                            lo=0, hi=1024, step=1, flag="--experts", metavar="N")
     seed: int = setting(0, int, "seed", "seed", "sampling seed (default 0)", lo=0, hi=2**32 - 1, step=1,
                         flag="--seed", metavar="S")
+    cascade_min: int = setting(2, int, "cascade minimum", "min",
+                               "cascade: a source must propose at least this many tokens to be used", lo=1, hi=64,
+                               sidebar=False)
+    draft_experts: int = setting(0, int, "draft experts (MoE)", "draft_experts", "MoE draft: experts used per token",
+                                 lo=0, hi=1024, flag="--draft-experts", metavar="N", sidebar=False)
+
     verify: VerifyMode = setting(
         "batch", str, "verification", "verify",
         "batch: the drafts checked in one target pass (the speedup; llama.cpp's CPU kernels round a batch slightly "
         "differently from one token, so near-ties can flip); sequential: one pass per token, the very logits plain "
         "decoding computes, so greedy output equals plain decoding, at plain decoding's speed (default batch)",
         choices=VERIFY, flag="--verify")
-    cascade_min: int = setting(2, int, "cascade minimum", "min",
-                               "cascade: a source must propose at least this many tokens to be used", lo=1, hi=64,
-                               sidebar=False)
-    draft_experts: int = setting(0, int, "draft experts (MoE)", "draft_experts", "MoE draft: experts used per token",
-                                 lo=0, hi=1024, flag="--draft-experts", metavar="N", sidebar=False)
 
     @property
     def sampling(self) -> SamplingParams:
@@ -211,6 +212,22 @@ def with_rules(current: Settings, changes: dict[str, Any]) -> dict[str, Any]:
 def default_drafter(has_draft_model: bool) -> DrafterName:
     """The drafter a run uses when none is named: the draft model when one is given, else prompt lookup."""
     return "draft" if has_draft_model else "lookup"
+
+
+def change(live: LiveSettings, name: str, value: Any, check: Callable[[str, Any], None] | None = None) -> list[str]:
+    """One setting as a person gave it (typed text or a value): validated and named as the sidebar labels it,
+    checked against the loaded pair (`check`, the engine's), put in force. Returns what the rules between
+    settings changed besides, for the user (a K set by hand turns adaptive K off)."""
+    clean = validate(name, value, called=SPECS[name].label if name in SPECS else "")
+    if check is not None:
+        check(name, clean)
+    before = live.snapshot()
+    if getattr(before, name) == clean:
+        return []
+    after = live.update(**{name: clean})
+    if before.adaptive != "off" and after.adaptive == "off" and name != "adaptive":
+        return [f"K={clean} set by hand: adaptive K is off"]
+    return []
 
 
 class LiveSettings:

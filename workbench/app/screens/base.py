@@ -3,6 +3,8 @@ and following the theme."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,6 +13,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, TabbedContent, TabPane
 
 from ...engine.settings import LiveSettings
+
+if TYPE_CHECKING:
+    from ...engine.session import Engine
 from ..dialogs import HelpScreen
 from ..run_view import RunView, status_line
 from ..widgets.controls import ControlsPanel
@@ -65,10 +70,14 @@ class RunScreen(Screen[None]):
 
     # --- the status line: subclasses say what they know ----------------------------------------------
     running = False
+    engine: Engine | None = None  # the live screen's loaded pair; a replay has none
 
     def experts_in_use(self) -> int | None:
         """The MoE target's experts per token, for the status line (None: not an MoE target)."""
-        return None
+        e = self.engine
+        if e is None or not e.target.info.is_moe:
+            return None
+        return self.settings.snapshot().experts or e.target.info.expert_used_count
 
     def state(self) -> str:
         if self.running and self.view.prompt_progress:  # a long prompt being processed

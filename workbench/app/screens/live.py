@@ -24,7 +24,7 @@ from ... import presets
 from ...defaults import app_threads
 from ...engine.errors import WorkbenchError
 from ...engine.models import LoadOptions
-from ...engine.settings import SPECS, LiveSettings, Settings, validate
+from ...engine.settings import SPECS, LiveSettings, Settings, change, validate
 from .. import jobs
 from ..dialogs import ExpertsScreen
 from ..keeper import Keeper, RunRecord
@@ -127,27 +127,15 @@ class LiveScreen(RunScreen):
             return "measuring-plain"
         return super().state()
 
-    def experts_in_use(self) -> int | None:
-        e = self.engine
-        if e is None or not e.target.info.is_moe:
-            return None
-        return self.settings.snapshot().experts or e.target.info.expert_used_count
-
     # --- settings ---------------------------------------------------------------------------------
     def apply_setting(self, name: str, value: Any) -> bool:
         """Validate one value and hand it to the engine; a refusal is one notification. True if applied."""
         try:
-            clean = validate(name, value, called=SPECS[name].label if name in SPECS else "")  # as the sidebar names it
             if name == "n_predict":
-                self.n_predict = clean
+                self.n_predict = validate(name, value, called=SPECS[name].label)
             else:
-                if self.engine is not None:
-                    self.engine.check(name, clean)
-                before = self.settings.snapshot()
-                if getattr(before, name) != clean:
-                    after = self.settings.update(**{name: clean})
-                    if before.adaptive != "off" and after.adaptive == "off" and name != "adaptive":
-                        self.notify(f"K={clean} set by hand: adaptive K is off", timeout=3)
+                for note in change(self.settings, name, value, self.engine.check if self.engine else None):
+                    self.notify(note, timeout=3)
         except WorkbenchError as e:
             self.notify(str(e), severity="error", timeout=4)
             self.query_one(ControlsPanel).show(self.settings.snapshot(), self.n_predict, force=name)

@@ -33,7 +33,6 @@ class ReplayScreen(RunScreen):
         Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False),
         Binding("f2,f4,f5", "run", "Run", show=False),  # a live screen's keys: say why they do nothing here
     ]
-    engine = None  # a replay needs no model
 
     def __init__(self, header: dict[str, Any], events: list[tuple[float, Event]], speed: float = 1.0,
                  name: str = "", problem: str | None = None) -> None:

@@ -67,14 +67,16 @@ class ControlsPanel(VerticalScroll):
         self._flush_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
-        for name, spec in CHOICES.items():
-            yield Label(spec.label)
-            yield Select([(c, c) for c in spec.choices], value=getattr(self._initial, name), allow_blank=False, id=name)
-        for name, spec in FIELDS.items():
-            yield Label(spec.label)
-            yield SettingInput(id=name, select_on_focus=True)
-            if name == "experts":
-                yield Static("", id="experts-reason")
+        for name, spec in SPECS.items():  # in the table's order
+            if name in CHOICES:
+                yield Label(spec.label)
+                yield Select([(c, c) for c in spec.choices], value=getattr(self._initial, name), allow_blank=False,
+                             id=name)
+            elif name in FIELDS:
+                yield Label(spec.label)
+                yield SettingInput(id=name, select_on_focus=True)
+                if name == "experts":
+                    yield Static("", id="experts-reason")
 
     def show(self, settings: Settings, n_predict: int, force: str = "") -> None:
         """Put the values in force into the fields: all but the one being typed in, unless it is `force`."""
