@@ -118,3 +118,23 @@ def test_sequential_verification_equals_plain_on_the_real_model():
                 assert t.emitted_ids == plain, drafter
     finally:
         e.close()
+
+
+@pytest.mark.real_model
+def test_with_flash_attention_batched_verification_is_bit_identical_on_q4_1():
+    """Measured, not general (benchmarks/batch_invariance.py): on SmolLM2 Q4_1 the only batch-dependent op is
+    the attention's K*Q product, which flash attention computes row by row; with it on, a verify batch's logits
+    are bit-identical to one-token decoding, so greedy speculation gives plain decoding's output at full speed."""
+    from workbench.defaults import resolve_model
+    from workbench.engine.models import LoadOptions
+    from workbench.engine.session import Engine
+
+    e = Engine.load(resolve_model("embedded"), None, LoadOptions(n_ctx=2048, n_threads=2, flash_attn=True))
+    try:
+        prompt = e.target.chat_prompt("Summarize: the city council met on Tuesday to discuss the new bus lanes, "
+                                      "which residents say have cut their commute by ten minutes.")
+        plain = e.generate(prompt, 64, drafter="none").emitted_ids
+        for k in (4, 8, 16):
+            assert e.generate(prompt, 64, drafter="lookup", draft_max=k).emitted_ids == plain, k
+    finally:
+        e.close()

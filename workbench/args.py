@@ -60,6 +60,9 @@ def add_load_args(g: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
                    help="context size in tokens (default 0: the model's own, at most 4096)")
     g.add_argument("-t", "--threads", type=int, default=None, metavar="N", help="threads (default: physical cores)")
     g.add_argument("-b", "--batch-size", type=int, default=512, metavar="N", help="prompt batch size (default 512)")
+    g.add_argument("-fa", "--flash-attn", choices=("on", "off", "auto"), default="auto",
+                   help="llama.cpp's flash attention (default auto: llama.cpp's choice); on quantised weights 'on' "
+                        "makes verification batch-invariant (README)")
 
 
 def add_prompt_args(g: argparse._ArgumentGroup | argparse.ArgumentParser, file_help: str = "read the prompt from a file") -> None:
@@ -105,7 +108,9 @@ def load_options_from_args(args: argparse.Namespace, threads: int | None = None)
     from .engine.models import LoadOptions
 
     threads = args.threads if args.threads is not None else threads
-    return LoadOptions(n_ctx=args.ctx_size, n_batch=args.batch_size, **({"n_threads": threads} if threads else {}))
+    flash = {"on": True, "off": False}.get(getattr(args, "flash_attn", "auto"))
+    return LoadOptions(n_ctx=args.ctx_size, n_batch=args.batch_size, flash_attn=flash,
+                       **({"n_threads": threads} if threads else {}))
 
 
 def engine_from_args(args: argparse.Namespace, drafter: str = "none") -> Engine:

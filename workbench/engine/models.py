@@ -42,6 +42,10 @@ class LoadOptions:
     n_threads: int = field(default_factory=default_threads)
     n_batch: int = 512
     kv_overrides: dict[str, int | float | bool | str] | None = None
+    # llama.cpp's flash attention (-fa): None leaves llama.cpp's default. Its CPU kernel computes each query
+    # row alike in a batch of 1 or 9, so on quantised weights verification is then batch-invariant
+    # (benchmarks/batch_invariance.py; README, "What is guaranteed").
+    flash_attn: bool | None = None
 
     def __post_init__(self) -> None:
         if self.n_ctx != 0 and self.n_ctx < 16:
@@ -108,6 +112,7 @@ class Model:
                 n_threads=self.options.n_threads,
                 n_threads_batch=self.options.n_threads,
                 kv_overrides=self.options.kv_overrides,
+                **({"flash_attn": self.options.flash_attn} if self.options.flash_attn is not None else {}),
                 logits_all=False,
                 verbose=False,
             )
