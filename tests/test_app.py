@@ -454,3 +454,25 @@ async def test_the_stream_wraps_at_word_boundaries():
         assert all(len(line) <= 24 for line in lines)
         words = " ".join(lines).split()
         assert "Chevrolet" in words and "nineteen-fifty." in words, lines  # no word broken at a token boundary
+
+
+async def test_an_unforeseen_error_keeps_the_transcript_and_says_one_line(tiny_target, tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    app = make_app(tiny_target, None, tmp_path, drafter="lookup")
+    app.main.n_predict = 30
+    try:
+        async with run(app) as pilot:
+            await settle(pilot)
+            await pilot.press("f2")
+            await until(pilot, lambda: not app.main.running and app.main.transcript.done is not None)
+            app.call_later(lambda: 1 / 0)  # a bug
+            await pilot.pause(0.5)
+    except ZeroDivisionError:
+        pass  # run_test hands the app's exception on, for test frameworks
+    assert app.return_code == 1
+    saved = list((tmp_path / "transcripts").glob("*.json"))
+    assert len(saved) == 1 and json.loads(saved[0].read_text())["stats"]["n_predicted"] == 30
+    logs = list((tmp_path / "data" / "workbench").glob("crash-*.log"))  # the traceback, for a bug report
+    assert len(logs) == 1 and "ZeroDivisionError" in logs[0].read_text()

@@ -145,6 +145,11 @@ def main(argv: list[str] | None = None) -> int:
         return getattr(e, "code", 130)
     except BrokenPipeError:
         return 0
+    except Exception as e:  # noqa: BLE001 (unforeseen: one line for the user, the traceback in a file)
+        from .crash import crash_line
+
+        print(crash_line(e), file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -62,6 +62,18 @@ class WorkbenchApp(App[None]):
         if self.main.is_mounted:
             self.main.restyle()
 
+    def _fatal_error(self) -> None:
+        """An error nobody foresaw (Textual's hook for it): keep the user's work, put the traceback in a file,
+        say one line, exit 1."""
+        from rich.text import Text
+
+        from ..crash import crash_line
+
+        self.main.keep_work()
+        line = crash_line(self._exception)
+        self._exit_renderables.append(Text(line, no_wrap=True, overflow="ignore"))  # one line, however wide
+        self._close_messages_no_wait()
+
     def action_open_results(self) -> None:
         """Ask for a results file path and show it over the main screen."""
         from ..engine.errors import WorkbenchError

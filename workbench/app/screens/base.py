@@ -125,6 +125,9 @@ class RunScreen(Screen[None]):
 
     abandoned_work = False  # set by shutdown() when a worker that cannot be stopped was still running
 
+    def keep_work(self) -> None:
+        """An unforeseen error ends the app: keep what the user made, at once (no waiting, no awaiting)."""
+
     async def shutdown(self) -> None:
         """The app is quitting: stop what runs and keep what the user made (the live screen saves)."""
         self.view.drain()

@@ -405,6 +405,12 @@ class LiveScreen(RunScreen):
     def prompt_text(self) -> str:
         return self.keeper.run.prompt if self.keeper.run else ""
 
+    def keep_work(self) -> None:
+        if self.session is not None:
+            self.session.stop()
+        self.view.drain()
+        self.keeper.close()
+
     async def shutdown(self) -> None:
         """Quitting: stop generating first, then keep what was made (transcript, recording), then free the models."""
         self.closing = True
