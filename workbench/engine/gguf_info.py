@@ -24,7 +24,7 @@ _RECURRENT_KEYS = ("ssm.", "wkv.", "shortconv.", "rwkv")
 class ModelInfo:
     path: Path
     file_size: int
-    name: str
+    name: str  # as users know a model file: its file name and quantisation, "SmolLM2-135M-Instruct.F16.gguf (F16)"
     arch: str
     n_layer: int
     n_vocab: int
@@ -49,7 +49,7 @@ class ModelInfo:
         size = f"{self.n_params / 1e6:.0f}M" if self.n_params < 1e9 else f"{self.n_params / 1e9:.1f}B"
         moe = f", MoE {self.expert_used_count}/{self.expert_count} experts" if self.is_moe else ""
         kind = ", hybrid" if self.hybrid else ", recurrent" if self.recurrent else ""
-        return f"{self.name}: {self.arch}{kind}, {size} params, {self.quantization}, {self.n_layer} layers, vocab {self.n_vocab}{moe}"
+        return f"{self.name}: {self.arch}{kind}, {size} params, {self.n_layer} layers, vocab {self.n_vocab}{moe}"
 
 
 def check_file(path: str | Path) -> Path:
@@ -93,7 +93,7 @@ def _inspect(path: Path, mtime_ns: int, size: int) -> ModelInfo:
     return ModelInfo(
         path=path,
         file_size=size,
-        name=str(_value(reader, "general.name", path.stem)),
+        name=f"{path.name} ({quant})",  # general.name is often unhelpful ("Smollm2 135M 8k Lc100K Mix1 Ep2")
         arch=arch,
         n_layer=int(_value(reader, f"{arch}.block_count", 0)),
         n_vocab=len(tokens.data) if tokens is not None else 0,

@@ -154,6 +154,8 @@ class Engine:
         if s.drafter == "draft" and self.draft is None:
             settings.update(drafter="lookup")
             notes.append("no draft model is loaded: the drafter is now lookup")
+        if self.draft is not None and s.drafter not in ("draft", "cascade"):
+            notes.append(f"a draft model is loaded; the drafter is {s.drafter}: choose draft (or cascade) to use it")
         if s.experts and not self.target.info.is_moe:
             settings.update(experts=0)
         if s.draft_experts and (self.draft is None or not self.draft.info.is_moe):
