@@ -108,3 +108,23 @@ def test_load_warnings_for_memory_and_a_draft_larger_than_its_target(tiny_target
     monkeypatch.setattr(psutil, "virtual_memory", lambda: Tight())
     warnings = load_warnings(inspect(tiny_target), None)
     assert len(warnings) == 1 and "of memory is free" in warnings[0]
+
+
+def test_an_incompatible_pair_is_refused_from_metadata_before_any_weights_load(tiny_target, models_dir, monkeypatch):
+    import time
+
+    import tinymodels
+
+    from workbench.engine.models import IncompatibleModels
+    from workbench.engine.session import Engine
+
+    bpe = tinymodels.write_model(models_dir / "bpe.gguf", tinymodels.TinySpec(seed=6, tokenizer="gpt2"))
+
+    def no_weights(*args, **kwargs):
+        raise AssertionError("weights were loaded")
+
+    monkeypatch.setattr(Model, "__init__", no_weights)
+    start = time.monotonic()
+    with pytest.raises(IncompatibleModels, match="the target's tokenizer is SPM, the draft's BPE"):
+        Engine.load(tiny_target, bpe)
+    assert time.monotonic() - start < 2

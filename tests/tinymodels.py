@@ -60,6 +60,7 @@ class TinySpec:
     n_expert_used: int = 0
     renamed: dict[int, str] = field(default_factory=dict)  # token texts to change (incompatible vocabularies)
     extra_tokens: int = 0  # pad the vocabulary with this many tokens
+    tokenizer: str = "llama"  # GGUF's tokenizer.ggml.model ("llama" is SentencePiece, "gpt2" BPE)
 
 
 def weights(spec: TinySpec, n_vocab: int) -> dict[str, np.ndarray]:
@@ -116,7 +117,7 @@ def write_model(path: Path, spec: TinySpec, tensors: dict[str, np.ndarray] | Non
     if spec.n_expert:
         w.add_expert_count(spec.n_expert)
         w.add_expert_used_count(spec.n_expert_used)
-    w.add_tokenizer_model("llama")
+    w.add_tokenizer_model(spec.tokenizer)
     w.add_token_list(tokens)
     w.add_token_scores(scores)
     w.add_token_types(types)

@@ -278,10 +278,42 @@ class IncompatibleModels(WorkbenchError):
     pass
 
 
+# llama.cpp's vocabulary types (enum llama_vocab_type) as users know them, and the GGUF tokenizer names behind them
+VOCAB_TYPES = {0: "none", 1: "SPM", 2: "BPE", 3: "WPM", 4: "UGM", 5: "RWKV", 6: "PLaMo-2"}
+_TOKENIZER_TYPES = {"no_vocab": 0, "none": 0, "llama": 1, "gpt2": 2, "bert": 3, "t5": 4, "rwkv": 5, "plamo2": 6}
+
+
+def vocab_facts_from_file(path: str | Path) -> VocabFacts:
+    """The vocabulary facts that can be read from a GGUF's metadata without loading its weights (type, size, token
+    texts; the special tokens are compared after loading, where llama.cpp has settled their defaults). The file
+    has passed the bounded header check (gguf_check) before this reads it."""
+    from gguf import GGUFReader
+
+    reader = GGUFReader(path)
+    model = reader.get_field("tokenizer.ggml.model")
+    name = str(model.contents()) if model is not None else "none"
+    tokens = reader.get_field("tokenizer.ggml.tokens")
+    count = len(tokens.data) if tokens is not None else 0
+
+    def text(i: int) -> bytes:
+        return bytes(tokens.parts[tokens.data[i]]) if tokens is not None else b""
+
+    return VocabFacts(vocab_type=_TOKENIZER_TYPES.get(name, -1), n_vocab=count, bos=-1, eos=-1, add_bos=False,
+                      add_eos=False, texts=text)
+
+
+def check_compatible_files(target: str | Path, draft: str | Path) -> None:
+    """llama.cpp's pair rules that metadata can settle, before any weights are loaded (seconds at most,
+    whatever the model size): vocabulary type, size, and the text of every token from id 5."""
+    check_compatible(vocab_facts_from_file(target), vocab_facts_from_file(draft))
+
+
 def check_compatible(target: VocabFacts, draft: VocabFacts) -> None:
     """llama.cpp's rules for a usable draft (common_speculative_are_compatible); raises saying which failed."""
     if target.vocab_type != draft.vocab_type:
-        raise IncompatibleModels(f"incompatible pair: vocabulary types differ (target {target.vocab_type}, draft {draft.vocab_type})")
+        names = (VOCAB_TYPES.get(target.vocab_type, "unknown"), VOCAB_TYPES.get(draft.vocab_type, "unknown"))
+        raise IncompatibleModels(f"incompatible pair: vocabulary types differ (the target's tokenizer is {names[0]}, "
+                                 f"the draft's {names[1]}): a draft model needs the target's vocabulary")
     for name in ("bos", "eos", "add_bos", "add_eos"):
         t, d = getattr(target, name), getattr(draft, name)
         if t != d:

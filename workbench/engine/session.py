@@ -32,7 +32,15 @@ from .events import (
     TokenEvent,
 )
 from .gguf_info import ModelInfo, inspect
-from .models import LoadOptions, Model, VocabFacts, check_compatible, check_experts, expert_options
+from .models import (
+    LoadOptions,
+    Model,
+    VocabFacts,
+    check_compatible,
+    check_compatible_files,
+    check_experts,
+    expert_options,
+)
 from .sampling import probabilities
 from .settings import DrafterName, LiveSettings, Settings, validate
 from .text import PieceDecoder
@@ -84,6 +92,8 @@ class Engine:
     @classmethod
     def load(cls, target: str | Path, draft: str | Path | None = None, options: LoadOptions | None = None) -> Engine:
         warnings = load_warnings(inspect(target), inspect(draft) if draft else None)
+        if draft:
+            check_compatible_files(target, draft)  # before the weights: a wrong pair is refused in seconds
         t = Model(target, options)
         try:
             d = Model(draft, options) if draft else None
