@@ -287,19 +287,11 @@ def vocab_facts_from_file(path: str | Path) -> VocabFacts:
     """The vocabulary facts that can be read from a GGUF's metadata without loading its weights (type, size, token
     texts; the special tokens are compared after loading, where llama.cpp has settled their defaults). The file
     has passed the bounded header check (gguf_check) before this reads it."""
-    from gguf import GGUFReader
+    from .gguf_check import read_vocabulary
 
-    reader = GGUFReader(path)
-    model = reader.get_field("tokenizer.ggml.model")
-    name = str(model.contents()) if model is not None else "none"
-    tokens = reader.get_field("tokenizer.ggml.tokens")
-    count = len(tokens.data) if tokens is not None else 0
-
-    def text(i: int) -> bytes:
-        return bytes(tokens.parts[tokens.data[i]]) if tokens is not None else b""
-
-    return VocabFacts(vocab_type=_TOKENIZER_TYPES.get(name, -1), n_vocab=count, bos=-1, eos=-1, add_bos=False,
-                      add_eos=False, texts=text)
+    name, tokens = read_vocabulary(path)
+    return VocabFacts(vocab_type=_TOKENIZER_TYPES.get(name, -1), n_vocab=len(tokens), bos=-1, eos=-1, add_bos=False,
+                      add_eos=False, texts=tokens.__getitem__)
 
 
 def check_compatible_files(target: str | Path, draft: str | Path) -> None:
