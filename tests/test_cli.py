@@ -66,7 +66,7 @@ def test_prompt_from_file(tiny_target, tmp_path):
     (["-m", "{target}", "-n", "0"], "-n must be at least 1"),
     (["-m", "{target}", "-c", "5"], "context size"),
     (["-m", "{target}", "-f", "{missing}"], "no such prompt file"),
-    (["-m", "{target}", "--drafter", "eagle"], "invalid choice"),
+    (["-m", "{target}", "--drafter", "eagle"], "unknown drafter 'eagle'"),
     (["-m", "{target}", "--draft-max", "lots"], "K must be a whole number, 'auto' or 'heuristic'"),
 ])
 def test_bad_input_gets_one_line_and_no_traceback(args, message, tiny_target, not_gguf, truncated_gguf,

@@ -18,7 +18,7 @@ PROMPTS = [
     "the model is fast and the draft is slow and the model is fast and the",
     "Hello world, this is a test of speculative decoding",
 ]
-DRAFTERS = ["draft", "lookup", "suffix", "cascade"]
+from drafter_cases import DRAFTERS, sized  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +47,12 @@ def test_plain_decoding_matches_llama_cpp_python_greedy(tiny_target, engine, pla
 @pytest.mark.parametrize("k", [1, 4, 16])
 def test_greedy_speculation_equals_plain_greedy(engine, plain, drafter, k):
     for prompt in PROMPTS:
-        t = engine.generate(prompt, 48, drafter=drafter, draft_max=k)
+        t = engine.generate(prompt, 48, **sized(drafter, k))
         assert t.emitted_ids == plain[prompt].emitted_ids, f"{drafter} K={k} diverged on {prompt!r}"
         assert t.text == plain[prompt].text
+        assert max((s.drafted for s in t.steps), default=0) <= k
+        if drafter in ("draft", "chain", "ngram-mod", "ngram-simple"):
+            assert t.stats.n_drafted > 0, f"{drafter} K={k} never drafted"
         if drafter == "draft":
             assert t.stats.n_drafted > 0 and 0 < t.stats.n_accepted < t.stats.n_drafted  # both fates occur
 

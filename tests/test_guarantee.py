@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from drafter_cases import DRAFTERS, sized
 
 from workbench.engine.events import Fate, TokenEvent
 
@@ -48,11 +49,11 @@ def check_every_token_is_the_argmax_of_its_row(engine, monkeypatch, prompt: str,
     return checked
 
 
-@pytest.mark.parametrize("drafter", ["draft", "lookup", "suffix", "cascade"])
+@pytest.mark.parametrize("drafter", DRAFTERS)
 @pytest.mark.parametrize("k", [1, 4, 16])
 def test_every_greedy_token_is_the_argmax_of_the_logits_for_its_position(engine, monkeypatch, drafter, k):
     for prompt in PROMPTS:
-        check_every_token_is_the_argmax_of_its_row(engine, monkeypatch, prompt, 40, drafter=drafter, draft_max=k)
+        check_every_token_is_the_argmax_of_its_row(engine, monkeypatch, prompt, 40, **sized(drafter, k))
 
 
 def test_agreement_is_reported_not_assumed(engine):

@@ -68,12 +68,46 @@ def test_marks_use_the_short_names():
 
 
 def test_the_sidebar_is_derived_from_the_table():
-    from workbench.app.widgets.controls import CHOICES, FIELDS
+    from workbench.app.widgets.controls import CHOICES, FIELDS, TEXTS
 
-    assert list(CHOICES) == ["drafter", "adaptive", "verify"]
-    assert list(FIELDS) == ["draft_max", "temperature", "top_k", "top_p", "ngram", "p_min", "experts", "seed",
-                            "n_predict"]
+    assert list(CHOICES) == ["drafter", "adaptive", "draft_gate", "verify"]
+    assert list(FIELDS) == ["draft_max", "temperature", "top_k", "top_p", "ngram", "lookup_min_hits",
+                            "suffix_min_prob", "p_min", "draft_min", "simple_n", "simple_m", "map_k_n", "map_k_m",
+                            "map_k_min_hits", "map_k4v_n", "map_k4v_m", "map_k4v_min_hits", "mod_n_match",
+                            "mod_n_min", "mod_n_max", "experts", "seed", "n_predict"]
+    assert list(TEXTS) == ["chain"]
     assert FIELDS["draft_max"].label == "K (draft max)"
+
+
+def test_only_the_parameters_of_the_drafters_in_use_are_shown():
+    from workbench.engine.settings import in_use
+
+    def shown(**kw):
+        s = Settings(**kw)
+        return {name for name, spec in SPECS.items() if spec.used_by and in_use(spec, s)}
+
+    assert shown(drafter="ngram-mod") == {"mod_n_match", "mod_n_min", "mod_n_max"}
+    assert shown(drafter="draft") == {"p_min", "draft_min"}
+    assert shown(drafter="lookup") == {"ngram", "lookup_min_hits"}
+    assert shown(drafter="chain", chain="ngram-simple,draft") == {"chain", "simple_n", "simple_m", "p_min",
+                                                                   "draft_min"}
+    assert shown(drafter="none") == set()
+
+
+def test_a_chain_is_given_as_llama_cpp_gives_it_and_runs_in_its_order():
+    live = LiveSettings()
+    live.update(drafter="draft-simple,ngram-mod")
+    s = live.snapshot()
+    assert (s.drafter, s.chain) == ("chain", "ngram-mod,draft")  # llama.cpp's order: n-gram types first
+    live.update(drafter="draft-simple")
+    assert live.snapshot().drafter == "draft"
+    with pytest.raises(WorkbenchError, match="unknown drafter 'ngram-foo' in the chain"):
+        live.update(drafter="ngram-mod,ngram-foo")
+    with pytest.raises(WorkbenchError, match="unknown drafter 'fast'"):
+        live.update(drafter="fast")
+    with pytest.raises(WorkbenchError, match="names no drafter"):
+        live.update(chain=" , ")
+    assert live.snapshot().chain == "ngram-mod,draft"  # refused: nothing changed
 
 
 @pytest.mark.parametrize("text", ["1_", "1_0", "1e3", "1e", "-", ".", "", "inf", "nan", "0x10", "4_"])

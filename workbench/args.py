@@ -44,8 +44,9 @@ def add_setting_flag(group: argparse._ArgumentGroup, name: str, default: object 
     the table's own default applies and a preset is not overridden by a flag nobody typed."""
     spec = SPECS[name]
     short = {"n_predict": "-n"}.get(name)
-    group.add_argument(*([short] if short else []), spec.flag, dest=name, default=default, metavar=spec.metavar or None,
-                       help=spec.help, **({"choices": spec.choices} if spec.choices else {"type": _flag_type(spec)}))
+    typed = {"choices": spec.choices} if spec.choices and not spec.parse else {"type": _flag_type(spec)}
+    group.add_argument(*([short] if short else []), spec.flag, *spec.aliases, dest=name, default=default,
+                       metavar=spec.metavar or None, help=spec.help, **typed)
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -77,8 +78,16 @@ def add_generation_args(p: argparse.ArgumentParser, n_predict: int = 256) -> Non
         if spec.flag and name != "n_predict":
             add_setting_flag(g, name)
     add_setting_flag(g, "n_predict", default=n_predict)
+    add_cache_args(g)
     add_prompt_args(g)
     g.add_argument("--record", metavar="FILE.jsonl", help="record the session's events for `workbench replay`")
+
+
+def add_cache_args(g: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
+    g.add_argument("-lcs", "--lookup-cache-static", metavar="FNAME", dest="lookup_cache_static",
+                   help="ngram-cache: static n-gram cache (llama.cpp's format; `workbench lookup-create` makes one)")
+    g.add_argument("-lcd", "--lookup-cache-dynamic", metavar="FNAME", dest="lookup_cache_dynamic",
+                   help="ngram-cache: dynamic n-gram cache, read if it exists and updated after every request")
 
 
 def add_app_args(p: argparse.ArgumentParser) -> None:
@@ -110,6 +119,8 @@ def load_options_from_args(args: argparse.Namespace, threads: int | None = None)
     threads = args.threads if args.threads is not None else threads
     flash = {"on": True, "off": False}.get(getattr(args, "flash_attn", "auto"))
     return LoadOptions(n_ctx=args.ctx_size, n_batch=args.batch_size, flash_attn=flash,
+                       lookup_cache_static=getattr(args, "lookup_cache_static", None),
+                       lookup_cache_dynamic=getattr(args, "lookup_cache_dynamic", None),
                        **({"n_threads": threads} if threads else {}))
 
 

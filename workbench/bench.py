@@ -25,7 +25,7 @@ from .args import engine_from_args
 from .engine.agreement import Agreement
 from .engine.errors import WorkbenchError
 from .engine.session import Engine
-from .engine.settings import AUTO_K_CEILING, DRAFTERS, VERIFY
+from .engine.settings import AUTO_K_CEILING, DRAFTERS, VERIFY, parse_chain
 
 AUTO_KS = ("auto", "heuristic")
 
@@ -48,7 +48,10 @@ class Config:
 
     def settings(self, ceiling: int = AUTO_K_CEILING) -> dict[str, object]:
         adaptive = self.k if isinstance(self.k, str) else "off"
-        return {"drafter": self.drafter, "draft_max": ceiling if isinstance(self.k, str) else self.k,
+        # a chain is written with '+' in --drafters (the commas separate configurations there)
+        drafter = {"drafter": "chain", "chain": self.drafter.replace("+", ",")} if "+" in self.drafter else {
+            "drafter": self.drafter}
+        return {**drafter, "draft_max": ceiling if isinstance(self.k, str) else self.k,
                 "adaptive": adaptive, "temperature": self.temperature, "ngram": self.ngram, "experts": self.experts,
                 "verify": self.verify}
 
@@ -225,7 +228,12 @@ def _k(text: str) -> int | str:
 def _drafters(text: str, engine: Engine, say: Callable[[str], None]) -> list[str]:
     names = _list(text, str, "--drafters")
     for d in names:
-        if d not in DRAFTERS:
+        if "+" in d:  # a chain, as llama.cpp's --spec-type a,b
+            try:
+                parse_chain(d.replace("+", ","))
+            except ValueError as e:
+                raise WorkbenchError(f"{e} (in --drafters)") from None
+        elif d not in DRAFTERS:
             raise WorkbenchError(f"unknown drafter {d!r} in --drafters")
     if "draft" in names and engine.draft is None:
         names.remove("draft")

@@ -70,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                                        "a prompt suite, with plain decoding as the baseline in the same run; print a "
                                        "table and a chart of tokens/s against K.")
     add_model_args(bench)
-    bench.add_argument("--drafters", default=",".join(DRAFTERS), help="comma-separated drafters")
+    bench.add_argument("--drafters", default="none,draft,lookup,suffix,cascade,ngram-cache,chain",
+                       help="comma-separated drafters; a chain as a+b (default: none, draft, lookup, suffix, cascade, "
+                            "ngram-cache, chain)")
     bench.add_argument("--k", default="2,4,8,16", help="comma-separated K values; 'auto' and 'heuristic' too")
     bench.add_argument("--temps", default="0", help="comma-separated temperatures (default 0)")
     bench.add_argument("--ngram", dest="ngram_list", default="3", help="comma-separated n-gram sizes for lookup")
@@ -128,6 +130,36 @@ def build_parser() -> argparse.ArgumentParser:
     add_load_args(experts)
     experts.add_argument("--json", metavar="OUT.json")
     experts.set_defaults(func=_lazy(".experts", "experts_command"))
+
+    create = sub.add_parser("lookup-create", help="build a static n-gram cache from a corpus (llama-lookup-create)",
+                            description="Count the 2-grams of a corpus, tokenised by the target model, into a static "
+                                        "cache for the ngram-cache drafter (-lcs), in llama.cpp's file format.")
+    create.add_argument("-m", "--model", metavar="TARGET.gguf", help="the model whose tokenizer to use (default: "
+                                                                   "the embedded SmolLM2-135M)")
+    create.add_argument("-f", "--file", required=True, metavar="CORPUS.txt", help="the corpus")
+    create.add_argument("-o", "-lcs", "--lookup-cache-static", dest="output", required=True, metavar="CACHE",
+                        help="the cache file to write")
+    create.set_defaults(func=_lazy(".lookup_cache", "lookup_create"))
+
+    export = sub.add_parser("export", help="print the llama.cpp command line (llama-server) for a configuration",
+                            description="Print the llama-server (or llama-cli) command for the models, load options "
+                                        "and speculation settings given (or a preset's), with a # comment for each "
+                                        "setting llama.cpp has no flag for. Reads GGUF headers only, never weights.")
+    # not --to: the top-level parser would take it for an abbreviation of --top-k/--top-p and refuse it
+    export.add_argument("--tool", dest="to", choices=("llama-server", "llama-cli"), default="llama-server",
+                        help="the llama.cpp tool to run (default llama-server)")
+    export.add_argument("--preset", metavar="NAME", help="export a preset (name or .toml path); flags given here "
+                                                         "override its models and settings")
+    add_model_args(export)
+    from .args import add_cache_args, add_setting_flag
+    from .engine.settings import SPECS
+
+    g = export.add_argument_group("speculation and sampling")
+    for name, spec in SPECS.items():
+        if spec.flag and name != "n_predict":
+            add_setting_flag(g, name)
+    add_cache_args(g)
+    export.set_defaults(func=_lazy(".export", "export_command"))
     return parser
 
 

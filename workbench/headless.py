@@ -39,13 +39,15 @@ class TokenPrinter:
             self.colours = {**theme_tokens(), "target": "default"}
 
     def show(self, event: Event) -> None:
-        if not isinstance(event, TokenEvent) or not event.piece:
+        # Rejected drafts are not printed: the output reads as the text it is (the app shows them on F7,
+        # the recording and --json keep them); colour still says where each token came from.
+        if not isinstance(event, TokenEvent) or not event.piece or not event.emitted:
             return
         if self.console is not None:
             from .palette import style
 
             self.console.print(event.piece, style=style(event.source, event.fate, self.colours), end="", markup=False)
-        elif event.emitted:
+        else:
             self.out.write(event.piece)
 
     def end(self) -> None:
@@ -66,7 +68,7 @@ def summary(t: Transcript) -> str:
         f"generated {s.n_emitted} tokens in {s.n_steps} steps ({no_draft} without a draft)  "
         f"draft {s.draft_seconds:.2f} s  verify {s.verify_seconds:.2f} s  "
         f"prompt {s.prompt_tokens} tokens in {s.prompt_seconds:.2f} s"
-    )
+    ) + "".join(f"\n{line}" for line in (s.drafter_lines() if len(s.drafters) > 1 else []))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,16 +18,27 @@ DEFAULT_THEME = "workbench-dark"
 
 @lru_cache(maxsize=8)
 def theme_tokens(name: str = DEFAULT_THEME) -> dict[str, str]:
-    """A theme's token colours: target, draft, lookup, suffix, marker."""
+    """A theme's token colours: target, draft, lookup, suffix, ngram, marker."""
     return tomllib.loads((data_dir("themes") / f"{name}.toml").read_text(encoding="utf-8"))["tokens"]
 
 
+# llama.cpp's five n-gram types share one hue (one family); the per-drafter statistics tell them apart.
+NGRAM_SOURCES = frozenset({Source.NGRAM_SIMPLE, Source.NGRAM_MAP_K, Source.NGRAM_MAP_K4V, Source.NGRAM_MOD,
+                           Source.NGRAM_CACHE})
+
+
+def colour_key(source: Source) -> str:
+    """The theme's [tokens] key that colours a source."""
+    return "ngram" if source in NGRAM_SOURCES else source.value
+
+
 def style(source: Source, fate: Fate, colours: dict[str, str]) -> str:
-    """A Rich style string for a token; `colours` maps source names (and "target") to colours."""
+    """A Rich style string for a token; `colours` maps the theme's token keys (and "target") to colours."""
+    hue = colours[colour_key(source)]
     if fate is Fate.REJECTED:
-        return f"dim strike {colours[source.value]}"
+        return f"dim strike {hue}"
     if fate in (Fate.CORRECTION, Fate.BONUS):
         return f"underline {colours['target']}"
     if fate is Fate.ACCEPTED:
-        return f"bold {colours[source.value]}"
+        return f"bold {hue}"
     return colours["target"]

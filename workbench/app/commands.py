@@ -21,6 +21,7 @@ ACTIONS = (
     ("Toggle chat template", "Apply the model's chat template to the prompt, or send it raw (ctrl+t)", "toggle_chat"),
     ("Open results", "Show a bench or tune results file (JSON) in the plots", "open_results"),
     ("Measure expert counts", "MoE target: perplexity, agreement and tokens/s per expert count", "measure_experts"),
+    ("Export to llama.cpp", "The llama-server command line for the pair and settings in force (ctrl+o)", "export"),
     ("Help", "Keys and legend (F1)", "help"),
 )
 

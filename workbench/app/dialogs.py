@@ -1,4 +1,5 @@
-"""The app's dialogs: help, the expert-count table, and asking for a path. Each is a small modal screen."""
+"""The app's dialogs: help, the expert-count table, the llama.cpp command, and asking for a path. Each is a small
+modal screen."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from rich.table import Table
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Input, Markdown, Static
+from textual.widgets import Input, Markdown, Static, TextArea
 from textual.worker import Worker, WorkerState
 
 from .messages import ExpertsMeasured
@@ -38,6 +39,7 @@ HELP = """\
 | ctrl+b | show or hide the sidebar |
 | ctrl+r | record the following runs (JSON lines, for `workbench replay`) |
 | ctrl+t | chat template on or off (raw completion) |
+| ctrl+o | export: the llama-server command for the settings in force |
 | space / n / + / - | in a replay: pause, step one verify step, faster, slower |
 | ctrl+p | command palette (actions, themes) |
 | ctrl+q | quit |
@@ -130,6 +132,38 @@ class ExpertsScreen(ModalScreen[None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
             self.query_one(Static).update(f"the measurement failed: {event.worker.error} (Esc closes)")
+
+
+class ExportScreen(ModalScreen[None]):
+    """The llama.cpp command for the configuration in force (workbench/export.py): selectable and scrollable;
+    c copies it (comments and command: a shell snippet) to the clipboard, over ssh too (OSC 52)."""
+
+    BINDINGS = [Binding("escape,q", "dismiss", "Close"), Binding("c", "copy", "Copy")]
+    DEFAULT_CSS = """
+    ExportScreen { align: center middle; }
+    ExportScreen Vertical { width: 90%; max-width: 120; height: auto; max-height: 90%; border: round $primary;
+                            background: $surface; }
+    ExportScreen TextArea, ExportScreen TextArea:focus { height: auto; max-height: 40; border: none;
+                                                         background: $surface; padding: 0 1; }
+    """
+
+    def __init__(self, text: str, tool: str = "llama-server") -> None:
+        super().__init__()
+        self.text = text
+        self.tool = tool
+
+    def compose(self) -> ComposeResult:
+        box = Vertical()
+        box.border_title = f"{self.tool} command (c copies, Esc closes)"
+        with box:
+            yield TextArea(self.text, read_only=True, soft_wrap=True, show_cursor=False, highlight_cursor_line=False)
+
+    def on_mount(self) -> None:
+        self.query_one(TextArea).focus()  # so the scrolling and selecting keys reach it
+
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard(self.text)
+        self.notify("copied", timeout=2)
 
 
 class AskPath(ModalScreen[str]):

@@ -46,7 +46,7 @@ def status_line(settings: Settings, stats: Stats, state: str, baseline: float | 
     speedup is this run's decode rate over plain decoding measured on this machine and pair (F5, or before
     the first run); "speedup=?" until one is measured. len is the mean accepted length per verify step that
     drafted, counting the target's own token (accepted / drafting steps + 1); acc is accepted / drafted,
-    as llama.cpp prints it."""
+    as llama.cpp prints it. With a chain or the cascade each member's accepted/drafted tokens follow."""
     s = settings
     speedup = f"speedup={stats.tokens_per_second / baseline:.2f}x plain={baseline:.1f}" if baseline else "speedup=?"
     parts = [f"tok/s={stats.tokens_per_second:.1f}", speedup, state,
@@ -55,9 +55,13 @@ def status_line(settings: Settings, stats: Stats, state: str, baseline: float | 
              f"len={stats.mean_accepted_length:.2f}"]
     if s.drafter in ("lookup", "cascade"):
         parts.append(f"ngram={s.ngram}")
+    if s.drafter == "chain":
+        parts.append(f"chain={s.chain}")
     if experts is not None:
         parts.append(f"experts={experts}")
     parts.append(f"tokens={stats.n_emitted}")
+    if len(stats.drafters) > 1:  # a chain or the cascade: each member's accepted/drafted tokens
+        parts.extend(f"{source.value}={d.accepted}/{d.drafted}" for source, d in stats.drafters.items())
     return " ".join(parts)
 
 

@@ -13,7 +13,7 @@ from ..palette import style
 from ..resources import data_dir
 from .widgets.stream import MARK_KEY
 
-TOKEN_KEYS = ("target", "draft", "lookup", "suffix", "marker")
+TOKEN_KEYS = ("target", "draft", "lookup", "suffix", "ngram", "marker")
 
 
 @lru_cache(maxsize=1)

@@ -19,6 +19,12 @@ class Source(str, Enum):
     DRAFT = "draft"  # an external draft model
     LOOKUP = "lookup"  # prompt lookup (n-gram match over prompt + output)
     SUFFIX = "suffix"  # suffix cache over earlier outputs and this request
+    # llama.cpp's n-gram types (--spec-type), under their own names
+    NGRAM_SIMPLE = "ngram-simple"
+    NGRAM_MAP_K = "ngram-map-k"
+    NGRAM_MAP_K4V = "ngram-map-k4v"
+    NGRAM_MOD = "ngram-mod"
+    NGRAM_CACHE = "ngram-cache"
 
 
 class Fate(str, Enum):

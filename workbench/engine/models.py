@@ -46,6 +46,9 @@ class LoadOptions:
     # row alike in a batch of 1 or 9, so on quantised weights verification is then batch-invariant
     # (benchmarks/batch_invariance.py; README, "What is guaranteed").
     flash_attn: bool | None = None
+    # ngram-cache's files in llama.cpp's format (-lcs / -lcd): read at load; the dynamic one is written back
+    lookup_cache_static: str | None = None
+    lookup_cache_dynamic: str | None = None
 
     def __post_init__(self) -> None:
         if self.n_ctx != 0 and self.n_ctx < 16:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import numpy as np
 from .adaptive import AdaptiveK, HeuristicK
 from .agreement import Agreement, compare, first_difference, plain_margin
 from .drafters import DrafterSet, Proposal
+from .drafters.cascade import CascadeDrafter
 from .errors import WorkbenchError
 from .events import (
     DoneEvent,
@@ -31,6 +33,7 @@ from .events import (
     StepEvent,
     TokenEvent,
 )
+from .gate import DraftGate
 from .gguf_info import ModelInfo, inspect
 from .models import (
     LoadOptions,
@@ -94,10 +97,13 @@ class Engine:
         warnings = load_warnings(inspect(target), inspect(draft) if draft else None)
         if draft:
             check_compatible_files(target, draft)  # before the weights: a wrong pair is refused in seconds
+        options = options or LoadOptions()
+        caches = DrafterSet.check_caches(options)  # a bad cache file is refused before any weights load
         t = Model(target, options)
         try:
             d = Model(draft, options) if draft else None
             engine = cls(t, d)
+            engine.drafters.use_caches(caches, options.lookup_cache_dynamic, t.n_vocab)
         except BaseException:
             t.close()
             raise
@@ -164,7 +170,9 @@ class Engine:
         if s.drafter == "draft" and self.draft is None:
             settings.update(drafter="lookup")
             notes.append("no draft model is loaded: the drafter is now lookup")
-        if self.draft is not None and s.drafter not in ("draft", "cascade"):
+        if s.drafter == "chain" and "draft" in s.chain.split(",") and self.draft is None:
+            notes.append("no draft model is loaded: the chain runs without its draft member")
+        if self.draft is not None and s.drafter not in ("draft", "cascade", "chain"):
             notes.append(f"a draft model is loaded; the drafter is {s.drafter}: choose draft (or cascade) to use it")
         if s.experts and not self.target.info.is_moe:
             settings.update(experts=0)
@@ -237,6 +245,7 @@ class Session:
         self._applied: Settings | None = None
         self._rng = np.random.default_rng(settings.snapshot().seed)
         self._finished = False
+        self.gate = DraftGate()  # what each drafter's verdicts allow it to draft (engine/gate.py)
 
     @property
     def output(self) -> list[int]:
@@ -269,9 +278,10 @@ class Session:
             if total > chunk:
                 yield PromptProgressEvent(min(first + chunk, len(want)) - keep, total)
         self.engine._target_tokens = list(want)
-        drafter = self.settings.snapshot().drafter
-        if drafter != "none" and drafter in self.engine.drafters:
-            self.engine.drafters[drafter].prepare(self.context)  # a draft model reads the prompt too
+        s = self.settings.snapshot()
+        drafter = self.engine.drafters.get(s) if not self.engine.available(s.drafter) else None
+        if drafter is not None:
+            drafter.prepare(self.context)  # a draft model reads the prompt too
         yield PromptEvent(len(want) - keep, time.perf_counter() - start)
 
     def _apply_experts(self, s: Settings, prefill: bool = True) -> Iterator[Event]:
@@ -332,13 +342,20 @@ class Session:
                     refused.add(drafter_name)
                     yield NoticeEvent(why_not)
                 drafter_name = "none"
-            policy = self._policy(s, drafter_name) if drafter_name != "none" else None
-            k = min(policy.choose(s.draft_max) if policy else s.draft_max, room, n_predict - produced - 1)
+            drafter = engine.drafters.get(replace(s, drafter=drafter_name))
+            policy = self._policy(s, drafter_name) if drafter is not None else None
+            params = drafter.params(s) if drafter is not None else None
+            k_max = drafter.cap(params, s.draft_max) if drafter is not None else 0
+            k = min(policy.choose(k_max) if policy else k_max, room, n_predict - produced - 1)
+            gate = self.gate if s.draft_gate == "on" and policy is None else None
+            if isinstance(drafter, CascadeDrafter):
+                drafter.gate = gate  # a cascade or chain gates each member
+            elif gate is not None and drafter is not None and k > 0:
+                k = gate.allow(drafter.source.value, k)
             t0 = time.perf_counter()
             proposal = Proposal()
-            drafter = engine.drafters[drafter_name] if drafter_name != "none" else None
             if drafter is not None and k > 0:
-                proposal = drafter.propose(self.context, k, drafter.params(s), self._rng)
+                proposal = drafter.propose(self.context, k, params, self._rng)
                 del proposal.tokens[k:]
             t1 = time.perf_counter()
             draft = proposal.tokens
@@ -358,6 +375,8 @@ class Session:
                 policy.observe(len(draft), n_acc, t2 - t0)
             if drafter is not None and draft:
                 engine.drafters.accept(drafter, n_acc)
+                if gate is not None:
+                    gate.verdict(proposal.source.value, len(draft), n_acc, k_max)
 
             new = [*draft[:n_acc], nxt]
             eog = next((i for i, t in enumerate(new) if target.is_eog(t)), None)

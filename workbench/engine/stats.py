@@ -11,10 +11,35 @@ from `rolling()`. Definitions follow llama.cpp's server and vLLM:
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .events import Event, PromptEvent, Source, StepEvent
+
+
+@dataclass(slots=True)
+class DrafterStats:
+    """What llama.cpp counts per speculative implementation (common_speculative_print_stats)."""
+
+    drafts: int = 0  # steps this drafter's proposal was verified (#gen drafts)
+    accepted_drafts: int = 0  # of those, steps with at least one token accepted (#acc drafts)
+    drafted: int = 0  # tokens proposed (#gen tokens)
+    accepted: int = 0  # tokens accepted (#acc tokens)
+    position_hits: list[int] = field(default_factory=list)  # accepted at draft position i
+
+    @property
+    def acceptance(self) -> float:
+        return self.accepted / self.drafted if self.drafted else 0.0
+
+    @property
+    def position_acceptance(self) -> list[float]:
+        """Accepted at position i per draft (llama.cpp's per-position figures divide by the drafts too)."""
+        return [h / self.drafts for h in self.position_hits] if self.drafts else []
+
+    def line(self, name: str) -> str:
+        positions = " ".join(f"{100 * a:.0f}" for a in self.position_acceptance[:8])
+        return (f"{name:<14} drafts {self.drafts:>4} ({self.accepted_drafts} accepted)  tokens {self.accepted:>5}/"
+                f"{self.drafted:<5} {100 * self.acceptance:5.1f}%  by position % {positions}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +65,7 @@ class Stats:
         self.position_tries: list[int] = []  # how often draft position i was verified
         self.position_hits: list[int] = []  # how often it was accepted
         self.by_source: dict[Source, list[int]] = defaultdict(lambda: [0, 0])  # source -> [drafted, accepted]
+        self.drafters: dict[Source, DrafterStats] = {}  # per drafter, in the order they first drafted
         self._recent: deque[StepEvent] = deque(maxlen=window)
 
     def update(self, event: Event) -> None:
@@ -63,6 +89,14 @@ class Stats:
         counts = self.by_source[e.source]
         counts[0] += e.drafted
         counts[1] += e.accepted
+        d = self.drafters.setdefault(e.source, DrafterStats())
+        d.drafts += 1
+        d.accepted_drafts += e.accepted > 0
+        d.drafted += e.drafted
+        d.accepted += e.accepted
+        d.position_hits.extend([0] * (e.accepted - len(d.position_hits)))
+        for i in range(e.accepted):
+            d.position_hits[i] += 1
         while len(self.position_tries) < e.drafted:
             self.position_tries.append(0)
             self.position_hits.append(0)
@@ -90,6 +124,10 @@ class Stats:
     @property
     def position_acceptance(self) -> list[float]:
         return [h / t if t else 0.0 for h, t in zip(self.position_hits, self.position_tries, strict=True)]
+
+    def drafter_lines(self) -> list[str]:
+        """One line per drafter that drafted, as llama.cpp prints its per-implementation statistics."""
+        return [d.line(source.value) for source, d in self.drafters.items()]
 
     def rolling(self) -> Window:
         """The same measures over the last `window` steps."""
@@ -127,4 +165,7 @@ class Stats:
             "prompt_seconds": self.prompt_seconds,
             "position_acceptance": self.position_acceptance,
             "by_source": {s.value: {"drafted": d, "accepted": a} for s, (d, a) in self.by_source.items()},
+            "by_drafter": {s.value: {"drafts": d.drafts, "accepted_drafts": d.accepted_drafts, "drafted": d.drafted,
+                                     "accepted": d.accepted, "position_acceptance": d.position_acceptance}
+                           for s, d in self.drafters.items()},
         }

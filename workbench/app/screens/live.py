@@ -26,7 +26,7 @@ from ...engine.errors import WorkbenchError
 from ...engine.models import LoadOptions
 from ...engine.settings import SPECS, LiveSettings, Settings, change, validate
 from .. import jobs
-from ..dialogs import ExpertsScreen
+from ..dialogs import ExpertsScreen, ExportScreen
 from ..keeper import Keeper, RunRecord
 from ..messages import AgreementMeasured, BaselineMeasured, EngineLoaded, LoadFailed, RunEnded
 from ..widgets.controls import ControlsPanel
@@ -65,6 +65,9 @@ class LiveScreen(RunScreen):
         Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False),
         Binding("ctrl+r", "record", "Record", show=False),
         Binding("ctrl+t", "toggle_chat", "Chat/raw", show=False),
+        # not ctrl+e: the prompt editor and the fields take it (end of line). Not in the footer: it is full at 110
+        # columns (and the snapshots keep it so); F1's table and the command palette list it.
+        Binding("ctrl+o", "export", "Export", show=False),
     ]
 
     running: reactive[bool] = reactive(False, init=False)  # a worker is generating or measuring
@@ -360,6 +363,31 @@ class LiveScreen(RunScreen):
             return
         if self._can_start():
             self.app.push_screen(ExpertsScreen(self.engine.target.info, self.engine.target.options))
+
+    def export_text(self, tool: str = "llama-server") -> str | None:
+        """The llama.cpp command for the pair loaded and the settings in force (workbench/export.py); None when
+        no model is loaded."""
+        from ...export import llama_command
+
+        e, o = self.engine, self.load_options
+        if e is None:
+            return None
+        return llama_command(
+            self.settings.snapshot(), e.target.info.path, e.draft.info.path if e.draft else None, to=tool,
+            # the app's own thread count leaves a core to the UI; llama.cpp's default suits a server better
+            threads=None if o.n_threads == app_threads() else o.n_threads,
+            ctx_size=e.target.n_ctx, batch_size=o.n_batch,
+            flash_attn={True: "on", False: "off"}.get(o.flash_attn, "auto"),  # type: ignore[arg-type]
+            arch=e.target.info.arch, draft_arch=e.draft.info.arch if e.draft else None,
+            lookup_cache_static=o.lookup_cache_static, lookup_cache_dynamic=o.lookup_cache_dynamic)
+
+    def action_export(self) -> None:
+        """Show the llama-server command for what is in force, to copy (c)."""
+        text = self.export_text()
+        if text is None:
+            self.notify("load a model first: the command needs its path", severity="warning")
+            return
+        self.app.push_screen(ExportScreen(text))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Only the unforeseen: a worker that raised instead of posting its message."""

@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Input, Label, Select, Static
 
-from ...engine.settings import SPECS, Settings, Spec, parse_number
+from ...engine.settings import SPECS, Settings, Spec, in_use, parse_number
 
 if TYPE_CHECKING:
     from ...engine.gguf_info import ModelInfo
@@ -25,6 +25,7 @@ COALESCE = 0.1  # seconds: stepped values reach the engine at most this often
 # From the settings table (engine/settings.py), in its order: a choice is a Select, a stepped number a field.
 CHOICES: dict[str, Spec] = {name: s for name, s in SPECS.items() if s.sidebar and s.choices}
 FIELDS: dict[str, Spec] = {name: s for name, s in SPECS.items() if s.sidebar and s.step}
+TEXTS: dict[str, Spec] = {name: s for name, s in SPECS.items() if s.sidebar and s.kind is str and not s.choices}
 
 
 def fmt(value: float, decimals: int) -> str:
@@ -73,13 +74,26 @@ class ControlsPanel(VerticalScroll):
                 yield Select([(c, c) for c in spec.choices], value=getattr(self._initial, name), allow_blank=False,
                              id=name)
             elif name in FIELDS:
-                yield Label(spec.label)
+                yield Label(spec.label, id=f"{name}-label")
                 yield SettingInput(id=name, select_on_focus=True)
                 if name == "experts":
                     yield Static("", id="experts-reason")
+            elif name in TEXTS:  # the chain: names, typed as llama.cpp's --spec-type takes them
+                yield Label(spec.label, id=f"{name}-label")
+                yield Input(value=str(getattr(self._initial, name)), id=name, select_on_focus=True)
 
     def show(self, settings: Settings, n_predict: int, force: str = "") -> None:
-        """Put the values in force into the fields: all but the one being typed in, unless it is `force`."""
+        """Put the values in force into the fields: all but the one being typed in, unless it is `force`.
+        Only the parameters of the drafters in use are shown."""
+        for name, spec in (FIELDS | TEXTS).items():
+            shown_now = in_use(spec, settings)
+            for widget in (self.query_one(f"#{name}-label"), self.query_one(f"#{name}")):
+                if widget.display != shown_now:
+                    widget.display = shown_now
+        for name in TEXTS:
+            field = self.query_one(f"#{name}", Input)
+            if (not field.has_focus or name == force) and field.value != getattr(settings, name):
+                field.value = getattr(settings, name)
         for name, spec in FIELDS.items():
             field = self.query_one(f"#{name}", SettingInput)
             value = n_predict if name == "n_predict" else getattr(settings, name)

@@ -217,6 +217,7 @@ def legend(styles: dict[object, Style]) -> list[tuple[str, Style]]:
         ("draft", styles.get((Source.DRAFT, Fate.ACCEPTED), Style())), ("  ", Style()),
         ("lookup", styles.get((Source.LOOKUP, Fate.ACCEPTED), Style())), ("  ", Style()),
         ("suffix", styles.get((Source.SUFFIX, Fate.ACCEPTED), Style())), ("  ", Style()),
+        ("ngram-*", styles.get((Source.NGRAM_MOD, Fate.ACCEPTED), Style())), ("  ", Style()),
         (f"{REJECTION_MARK}rejected (F7)", styles.get(MARK_KEY, Style())), ("  ", Style()),
         ("correction/bonus", styles.get((Source.TARGET, Fate.CORRECTION), Style())), ("  ", Style()),
         ("\u2039setting\u203a", styles.get("marker", Style())),

@@ -1,27 +1,36 @@
 """Where draft tokens come from, and the one place that builds them: a draft model, prompt lookup, a
-suffix cache, and the cascade of them (in `CASCADE_ORDER`, written once here).
+suffix cache, llama.cpp's five n-gram types, our cascade and llama.cpp's chain of them (the orders are
+written once: `CASCADE_ORDER` here, `CHAIN_ORDER` in the settings table).
 
 The engine holds one `DrafterSet` per loaded pair. The base drafters outlive requests (the suffix cache
-remembers earlier outputs); the cascade is a view over them, rebuilt when the draft model changes.
+and ngram-mod's table remember earlier outputs); the cascade and the chains are views over them, rebuilt
+when the draft model or the chain's members change.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..settings import DrafterName
+from ..errors import WorkbenchError
+from ..settings import DrafterName, Settings
+from . import ngram_cache
 from .base import Drafter, Proposal
-from .cascade import CascadeDrafter
+from .cascade import CascadeDrafter, ChainDrafter
 from .lookup import LookupDrafter
+from .ngram_cache import NgramCacheDrafter
+from .ngram_map import NgramMapDrafter, NgramSimpleDrafter
+from .ngram_mod import NgramModDrafter
 from .suffix import SuffixDrafter
 
 if TYPE_CHECKING:
-    from ..models import Model
+    from ..models import LoadOptions, Model
 
 __all__ = ["CASCADE_ORDER", "Drafter", "DrafterSet", "Proposal"]
 
-# Retrieval first because a miss costs nothing; the draft model last, when retrieval has too little to say.
+# Retrieval first because a miss costs nothing; the draft model last, asked when retrieval is not expected
+# to do as well (drafters/cascade.py).
 CASCADE_ORDER: tuple[DrafterName, ...] = ("lookup", "suffix", "draft")
 
 
@@ -29,34 +38,80 @@ class DrafterSet:
     """The drafters of one engine, by name ('none' has none)."""
 
     def __init__(self, draft_model: Model | None = None) -> None:
-        self._base: dict[DrafterName, Drafter] = {"lookup": LookupDrafter(), "suffix": SuffixDrafter()}
+        self._base: dict[str, Drafter] = {
+            "lookup": LookupDrafter(), "suffix": SuffixDrafter(), "ngram-simple": NgramSimpleDrafter(),
+            "ngram-map-k": NgramMapDrafter(key_only=True), "ngram-map-k4v": NgramMapDrafter(key_only=False),
+            "ngram-mod": NgramModDrafter(), "ngram-cache": NgramCacheDrafter()}
+        self._chains: dict[str, ChainDrafter] = {}
         self.cascade = CascadeDrafter([])
         self.set_draft_model(draft_model)
 
     def set_draft_model(self, model: Model | None) -> None:
-        """Use `model` as the draft drafter (None: no draft model); the cascade follows."""
+        """Use `model` as the draft drafter (None: no draft model); the cascade and chains follow."""
         from .draft_model import DraftModelDrafter  # it needs llama_cpp; the n-gram drafters do not
 
         self._base.pop("draft", None)
         if model is not None:
             self._base["draft"] = DraftModelDrafter(model)
         self.cascade = CascadeDrafter([self._base[n] for n in CASCADE_ORDER if n in self._base])
+        self._chains = {}
+
+    @property
+    def ngram_cache(self) -> NgramCacheDrafter:
+        return self._base["ngram-cache"]  # type: ignore[return-value]
+
+    @staticmethod
+    def check_caches(options: LoadOptions) -> tuple[ngram_cache.Cache, ngram_cache.Cache]:
+        """The static and dynamic n-gram caches the options name, read (a missing dynamic file is a new one)."""
+        static = ngram_cache.load(options.lookup_cache_static) if options.lookup_cache_static else {}
+        dynamic_path = options.lookup_cache_dynamic
+        dynamic = ngram_cache.load(dynamic_path) if dynamic_path and Path(dynamic_path).exists() else {}
+        return static, dynamic
+
+    def use_caches(self, caches: tuple[ngram_cache.Cache, ngram_cache.Cache], dynamic_path: str | None,
+                   n_vocab: int) -> None:
+        """Hand ngram-cache its caches, refusing token ids this vocabulary does not have."""
+        for cache, flag in zip(caches, ("--lookup-cache-static", "--lookup-cache-dynamic"), strict=True):
+            if any(t >= n_vocab for ngram, part in cache.items() for t in (*ngram, *part)):
+                raise WorkbenchError(f"{flag}: the n-gram cache holds token ids beyond this model's vocabulary of "
+                                     f"{n_vocab}: it was made with another tokenizer")
+        drafter = self.ngram_cache
+        drafter.static, drafter.dynamic = caches
+        drafter.dynamic_path = Path(dynamic_path) if dynamic_path else None
+
+    def chain(self, members: str) -> ChainDrafter:
+        """The chain of these comma-separated members (already in llama.cpp's order); a member that cannot
+        run here (the draft model when none is loaded) is left out."""
+        if members not in self._chains:
+            self._chains[members] = ChainDrafter([self._base[n] for n in members.split(",") if n in self._base])
+        return self._chains[members]
+
+    def get(self, settings: Settings) -> Drafter | None:
+        """The drafter the settings choose (None for 'none')."""
+        if settings.drafter == "none":
+            return None
+        if settings.drafter == "chain":
+            return self.chain(settings.chain)
+        return self[settings.drafter]
 
     def accept(self, used: Drafter, n_accepted: int) -> None:
-        """The verdict on a step: to the drafter that proposed it, and as `is_other` to the rest (the
-        cascade tells its stages apart itself)."""
-        if used is self.cascade:
-            self.cascade.accept(n_accepted, is_other=False)
+        """The verdict on a step: to the drafter that proposed it, and as `is_other` to the rest (a cascade
+        or chain tells its members apart itself)."""
+        if isinstance(used, CascadeDrafter):
+            used.accept(n_accepted, is_other=False)
+            for drafter in self:
+                if drafter not in used.stages:
+                    drafter.accept(n_accepted, is_other=True)
             return
         for drafter in self:
             drafter.accept(n_accepted, is_other=drafter is not used)
 
-    def __getitem__(self, name: DrafterName) -> Drafter:
+    def __getitem__(self, name: str) -> Drafter:
         return self.cascade if name == "cascade" else self._base[name]
 
     def __contains__(self, name: object) -> bool:
-        return name == "cascade" or name in self._base
+        return name in ("cascade", "chain") or name in self._base
 
     def __iter__(self) -> Iterator[Drafter]:
-        """The base drafters (the cascade only forwards to them)."""
+        """The base drafters (the cascade and chains only forward to them)."""
         return iter(list(self._base.values()))

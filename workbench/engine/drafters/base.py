@@ -54,6 +54,11 @@ class Drafter(ABC):
         """This drafter's parameters for the step about to run."""
         return settings_slice(self.Params, settings)
 
+    def cap(self, params: Any, k: int) -> int:
+        """The most tokens this drafter may propose in a step when K is `k`: K itself, or the drafter's own
+        size (llama.cpp's n-gram types size their drafts with their own parameters, not K)."""
+        return k
+
     def begin(self, context: list[int]) -> None:
         """A new request starts with `context` (its prompt): forget the request's state (a memory across
         requests may stay). Cheap: called on every drafter, in use or not."""

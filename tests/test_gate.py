@@ -1,0 +1,53 @@
+"""The draft gate (engine/gate.py): drafts as long as the verdicts earned, pauses after refused single tokens."""
+
+from __future__ import annotations
+
+from workbench.engine.gate import MAX_PAUSE, DraftGate
+
+
+def test_a_rejection_cuts_the_next_draft_and_full_acceptance_doubles_it():
+    g = DraftGate()
+    assert g.allow("lookup", 8) == 8
+    g.verdict("lookup", drafted=8, accepted=2, cap=8)
+    assert g.allow("lookup", 8) == 3  # one more than was accepted
+    g.verdict("lookup", drafted=3, accepted=3, cap=8)
+    assert g.allow("lookup", 8) == 6
+    g.verdict("lookup", drafted=6, accepted=6, cap=8)
+    assert g.allow("lookup", 8) == 8  # the limit lifts once it reaches the drafter's own size
+    assert g.allow("draft", 8) == 8  # each source has its own
+
+
+def test_refused_single_tokens_pause_the_source_longer_each_time_until_one_is_accepted():
+    g = DraftGate()
+    g.verdict("ngram-cache", drafted=4, accepted=0, cap=8)
+    assert g.allow("ngram-cache", 8) == 1
+    g.verdict("ngram-cache", drafted=1, accepted=0, cap=8)
+    assert [g.allow("ngram-cache", 8) for _ in range(3)] == [0, 0, 1]  # paused 2 steps
+    g.verdict("ngram-cache", drafted=1, accepted=0, cap=8)
+    assert [g.allow("ngram-cache", 8) for _ in range(5)] == [0, 0, 0, 0, 1]  # then 4
+    for _ in range(6):
+        g.verdict("ngram-cache", drafted=1, accepted=0, cap=8)
+        while g.allow("ngram-cache", 8) == 0:
+            pass
+    g.verdict("ngram-cache", drafted=1, accepted=0, cap=8)
+    assert sum(g.allow("ngram-cache", 8) == 0 for _ in range(40)) == MAX_PAUSE  # at most 16
+    g.verdict("ngram-cache", drafted=1, accepted=1, cap=8)  # accepted: the pause resets, the limit grows
+    assert g.allow("ngram-cache", 8) == 2
+    g.verdict("ngram-cache", drafted=2, accepted=0, cap=8)
+    g.verdict("ngram-cache", drafted=1, accepted=0, cap=8)
+    assert [g.allow("ngram-cache", 8) for _ in range(3)] == [0, 0, 1]
+
+
+def test_the_gate_shortens_drafts_in_a_run_and_off_drafts_as_llama_cpp(engine):
+    prompt = "the model is fast and the draft is slow and the model is fast and the"
+    on = engine.generate(prompt, 48, drafter="lookup", draft_max=16, lookup_min_hits=1)
+    off = engine.generate(prompt, 48, drafter="lookup", draft_max=16, lookup_min_hits=1, draft_gate="off")
+    assert on.emitted_ids == off.emitted_ids  # the gate only shortens or skips drafts
+    for t in (on, off):
+        assert t.stats.n_drafted > 0
+    drafted = [s for s in on.steps if s.drafted]
+    after_rejection = [(a.accepted, b.drafted) for a, b in zip(drafted, drafted[1:], strict=False)
+                       if a.accepted < a.drafted]
+    assert after_rejection and all(d <= acc + 1 for acc, d in after_rejection)
+    assert any(s.drafted > 1 for s in off.steps if s.drafted) and sum(s.drafted for s in on.steps) < sum(
+        s.drafted for s in off.steps)
