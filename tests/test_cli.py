@@ -99,7 +99,7 @@ def test_bench_prints_speedups(tiny_target, tiny_draft, tmp_path):
                   "-p", "the model is fast and the model is", "--json", str(out))
     assert r.returncode == 0, r.stderr
     rows = {row["drafter"]: row for row in json.loads(out.read_text())["results"]}
-    assert set(rows) == {"none", "lookup", "suffix", "cascade", "draft"}
+    assert set(rows) == {"none", "lookup", "suffix", "cascade", "draft", "ngram-cache", "chain"}  # the default list
     assert rows["none"]["speedup"] == 1.0
     assert "vs plain" in r.stdout
 

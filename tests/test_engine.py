@@ -274,3 +274,12 @@ def test_a_long_prompt_reports_its_progress(tiny_target):
         assert events.index(progress[-1]) < events.index(done)
     finally:
         e.close()
+
+
+def test_draft_min_drops_drafts_shorter_than_it(engine, plain):
+    prompt = PROMPTS[0]
+    free = engine.generate(prompt, 48, drafter="draft", draft_max=8, p_min=0.3)
+    assert any(0 < s.drafted < 3 for s in free.steps)  # p_min cuts some drafts short
+    t = engine.generate(prompt, 48, drafter="draft", draft_max=8, p_min=0.3, draft_min=3)
+    assert all(s.drafted == 0 or s.drafted >= min(3, s.k) for s in t.steps)  # (K may be smaller at the end)
+    assert t.emitted_ids == plain[prompt].emitted_ids

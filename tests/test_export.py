@@ -45,8 +45,16 @@ TARGET, DRAFT = Path("/models/target.gguf"), Path("/models/draft.gguf")
 
 
 def settings(**changes) -> Settings:
-    """Settings as a person gives them (the rules apply: 'a,b' is a chain, K='auto' turns adaptive K on)."""
-    return LiveSettings(**changes).snapshot()
+    """Settings as a person gives them (the rules apply: 'a,b' is a chain, K='auto' turns adaptive K on), with
+    the draft gate off unless asked: the cases below are about the other settings' translation."""
+    return LiveSettings(**{"draft_gate": "off", **changes}).snapshot()
+
+
+def test_the_draft_gate_is_named_in_a_comment():
+    text = llama_command(settings(drafter="ngram-mod", draft_gate="on"), TARGET, None, threads=2, ctx_size=2048,
+                         batch_size=512, flash_attn="auto")
+    comments, flags = command(text)
+    assert any(c.startswith("draft gate on") for c in comments) and "--spec-type" in flags
 
 
 def command(text: str, tool: str = "llama-server") -> tuple[list[str], dict[str, str]]:
@@ -276,7 +284,7 @@ def test_the_command_prints_the_llama_server_line(capsys, tiny_target, tiny_draf
                          "--draft-max", "6", "-t", "2")
     assert code == 0 and err == ""
     comments, flags = command(out.rstrip("\n"))
-    assert comments == []
+    assert [c.split(":")[0] for c in comments] == ["draft gate on"]  # the default, which llama.cpp lacks
     assert flags["-m"] == str(tiny_target) and flags["-md"] == str(tiny_draft)
     assert flags["--spec-type"] == "ngram-mod,draft-simple" and flags["--spec-draft-n-max"] == "6"
     assert flags["-c"] == "512" and flags["-b"] == "512" and flags["-fa"] == "auto"  # the tiny model's own context

@@ -70,7 +70,8 @@ class Result:
     texts: list[str] = field(default_factory=list)
     outputs: list[list[int]] = field(default_factory=list, repr=False)  # token ids per prompt, in suite order
     agreement: Agreement | None = None  # at T=0: against plain decoding's output on the same prompts
-    speedup: float = 1.0
+    speedup: float = 1.0  # the median of the per-repetition ratios to plain decoding measured beside it
+    ratios: list[float] = field(default_factory=list)  # each repetition's rate over plain's in the same round
     k_settled: int = 0  # with adaptive K: the draft length it asked for most often (0: mostly not drafting)
     policies: dict = field(default_factory=dict, repr=False)  # this configuration's adaptive-K policies
 
@@ -78,10 +79,27 @@ class Result:
     def rate(self) -> float:
         return statistics.median(self.rates) if self.rates else 0.0
 
+    @property
+    def like_plain(self) -> bool:
+        """Cannot be told from plain decoding: its ratios to plain straddle 1 (or a single run within 3%)."""
+        if self.config.drafter == "none" or not self.ratios:
+            return False
+        if len(self.ratios) == 1:
+            return abs(self.ratios[0] - 1) < 0.03
+        return min(self.ratios) <= 1.0 <= max(self.ratios)
+
+    def spread(self) -> str:
+        """min-max of the repetitions' tokens/s, for beside the median."""
+        return f"{min(self.rates):.1f}-{max(self.rates):.1f}" if len(self.rates) > 1 else "-"
+
+    def ratio_spread(self) -> str:
+        return f"{min(self.ratios):.2f}-{max(self.ratios):.2f}" if len(self.ratios) > 1 else "-"
+
     def to_json(self) -> dict[str, object]:
         c = self.config
         return {"drafter": c.drafter, "k": c.k, "temperature": c.temperature, "ngram": c.ngram, "experts": c.experts, "verify": c.verify,
                 "tokens_per_second": self.rate, "runs": self.rates, "speedup": self.speedup,
+                "speedup_runs": self.ratios, "like_plain": self.like_plain,
                 "acceptance": self.acceptance, "mean_accepted_length": self.mean_accepted_length,
                 "draft_share": self.draft_share, "k_settled": self.k_settled,
                 "agreement": self.agreement.to_json() if self.agreement else None}
@@ -141,8 +159,10 @@ def run_grid(engine: Engine, prompts: list[str], configs: list[Config], n_predic
             if progress:
                 progress(config.label)
     for result in results.values():
-        plain = results[result.config.baseline()].rate
-        result.speedup = result.rate / plain if plain else 0.0
+        plain = results[result.config.baseline()]
+        # paired: each repetition against plain decoding's of the same round (a slow moment hits both)
+        result.ratios = [mine / theirs for mine, theirs in zip(result.rates, plain.rates, strict=False) if theirs]
+        result.speedup = statistics.median(result.ratios) if result.ratios else 0.0
         if result.config.temperature == 0 and result.config.drafter != "none":
             result.agreement = agreement(engine, prompts, results[result.config.baseline()], result)
     return list(results.values())
@@ -177,6 +197,19 @@ def expand(drafters: Iterable[str], ks: Iterable[int | str], temps: Iterable[flo
 
 
 # --- tuning --------------------------------------------------------------------------------------
+def tune_measurements(n_candidates: int, n_baselines: int, final_repeat: int = 2) -> int:
+    """How many measurements `tune` makes for n candidates (for a progress bar with a known total): each round
+    measures the survivors and the plain baselines of their temperatures once and keeps the best third (at
+    least two); the final round measures at most three finalists and the baselines, final_repeat times."""
+    total, alive = 0, n_candidates
+    while True:
+        total += alive + n_baselines
+        alive = max(2, alive // 3) if alive > 2 else alive
+        if alive <= 2:
+            break
+    return total + (min(alive, 2) + 1 + n_baselines) * final_repeat
+
+
 def tune(engine: Engine, prompts: list[str], drafters: list[str], temps: list[float], ngrams: list[int],
          n_predict: int, progress: Callable[[str], None] | None = None,
          final_repeat: int = 2) -> tuple[Result, list[Result]]:
@@ -309,14 +342,18 @@ def print_table(results: list[Result], title: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=title)
-    for col in ("configuration", "T", "tok/s", "vs plain", "acceptance", "mean acc. len", "draft share"):
+    runs = max((len(r.rates) for r in results), default=0)
+    table = Table(title=title, caption=f"medians of {runs} interleaved runs, min-max beside; vs plain: each run "
+                                       "over plain decoding's in the same round; ~ plain: the spread includes 1.00x")
+    for col in ("configuration", "T", "tok/s", "min-max", "vs plain", "min-max ", "acceptance", "mean acc. len",
+                "draft share"):
         table.add_column(col, justify="left" if col == "configuration" else "right", no_wrap=col == "configuration")
     for r in sorted(results, key=lambda r: (r.config.temperature, r.config.experts, -r.rate)):
         plain = r.config.drafter == "none"
         table.add_row(r.config.label + (f" (mostly {r.k_settled})" if isinstance(r.config.k, str) else "")
                       + (f" experts={r.config.experts}" if r.config.experts else ""),
-                      f"{r.config.temperature:g}", f"{r.rate:.1f}", f"{r.speedup:.2f}x",
+                      f"{r.config.temperature:g}", f"{r.rate:.1f}", r.spread(),
+                      f"{r.speedup:.2f}x" + (" ~ plain" if r.like_plain else ""), r.ratio_spread(),
                       "-" if plain else f"{100 * r.acceptance:.0f}%", f"{r.mean_accepted_length:.2f}",
                       f"{100 * r.draft_share:.0f}%")
     console = Console(highlight=False)
@@ -389,10 +426,14 @@ def tune_command(args: argparse.Namespace) -> int:
         ngrams = _list(args.ngram_list, int, "--ngram")
         prompts = prompts_from_args(args, engine)
         start = time.perf_counter()
+        candidates = [c for c in expand(drafters, ["auto"], temps, ngrams, [0]) if c.drafter != "none"]
+        total = tune_measurements(len(candidates), len({c.temperature for c in candidates}))
         with _progress() as bar:
-            task = bar.add_task("tuning", total=None)
+            task = bar.add_task("tuning", total=total)
             winner, history = tune(engine, prompts, drafters, temps, ngrams, args.n_predict,
                                    progress=lambda label: bar.update(task, advance=1, description=label))
+        print_table([r for r in history if r.ratios and len(r.rates) > 1] or history,
+                    f"tune: the final round on {len(prompts)} prompts x {args.n_predict} tokens")
         seconds = time.perf_counter() - start
         c = winner.config
         settings = c.settings()
@@ -400,15 +441,19 @@ def tune_command(args: argparse.Namespace) -> int:
         print(f"best: {c.label}{settled} at T={c.temperature:g}: {winner.rate:.1f} tok/s, {winner.speedup:.2f}x plain "
               f"decoding (acceptance {100 * winner.acceptance:.0f}%), found in {seconds:.0f} s over {len(history)} "
               "measurements")
-        if winner.speedup < 1.0:
-            print("no configuration beat plain decoding on this machine and suite" +
-                  ("; adaptive K drafts only when it pays, so the preset stays close to plain speed" if settled else ""))
+        disguised = winner.speedup < 1.0 or winner.like_plain or (isinstance(c.k, str) and winner.k_settled == 0)
+        if disguised:
+            why = ("it mostly did not draft (adaptive K found drafting does not pay)" if isinstance(c.k, str)
+                   and winner.k_settled == 0 else f"its runs were {winner.ratio_spread()}x plain decoding's")
+            print(f"note: the winner cannot be told from plain decoding ({why}): no configuration beat plain "
+                  "decoding on this machine and suite; the preset is saved, labelled so")
         from .engine.settings import Settings
 
         name = args.save or f"tuned-{Path(engine.target.info.path).stem}"
         path = presets.save(name, Settings(**{k: v for k, v in settings.items()}),
                             str(engine.target.info.path), str(engine.draft.info.path) if engine.draft else None,
-                            f"tuned: {winner.speedup:.2f}x plain on {len(prompts)} prompts")
+                            f"tuned: {winner.speedup:.2f}x plain on {len(prompts)} prompts"
+                            + (" (no better than plain decoding here)" if disguised else ""))
         print(f"saved as preset {name} ({path})")
         write_results(history, args.json, None, {"model": str(engine.target.info.path), "winner": winner.to_json(),
                                                  "seconds": seconds})

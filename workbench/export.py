@@ -129,6 +129,10 @@ def llama_command(settings: Settings, target: str | Path, draft: str | Path | No
             owner = next((_OURS[u] for u in spec.used_by if u in _OURS), "/".join(spec.used_by))
             notes.append(f"{spec.label} {spec.format(getattr(s, name))}: the workbench's {owner} only, "
                          "no llama.cpp flag")
+    if types and s.draft_gate == "on" and s.adaptive == "off":
+        notes.append("draft gate on: the workbench cuts a drafter's next draft to one token more than it last had "
+                     "accepted and pauses it after refused single tokens; llama.cpp drafts its full sizes every step "
+                     "(--draft-gate off in the workbench drafts as llama.cpp does)")
     if s.adaptive != "off":
         fixed = (f"; the command drafts up to K={s.draft_max} every step (--spec-draft-n-max)" if uses_draft else
                  "; its n-gram types draft their own fixed sizes" if types else "")

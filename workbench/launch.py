@@ -63,12 +63,14 @@ def open_app(args: argparse.Namespace) -> int:
 
 
 def open_demo(args: argparse.Namespace) -> int:
-    """The embedded pair, the cascade drafter and a grounded prompt: colours from the first second."""
-    from .demo import DEMO_PROMPT
+    """A pair made from the embedded model, a drafter chain and a grounded prompt: colours from the first second
+    (demo.py says why this pair)."""
+    from .demo import DEMO_DRAFT, DEMO_DRAFTER, DEMO_K, DEMO_PROMPT, DEMO_TARGET
 
-    args.model, args.draft, args.drafter = "embedded:F16", "embedded", "cascade"
+    args.model, args.draft, args.drafter = DEMO_TARGET, DEMO_DRAFT, DEMO_DRAFTER
     args.prompt, args.file, args.chat = DEMO_PROMPT, None, True
-    for name, value in (("ctx_size", 0), ("batch_size", 512), ("threads", None), ("draft_max", 6), ("record", None)):
+    for name, value in (("ctx_size", 0), ("batch_size", 512), ("threads", None), ("draft_max", DEMO_K),
+                        ("record", None)):
         setattr(args, name, value)
     return open_app(args)
 

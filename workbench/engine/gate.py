@@ -34,13 +34,14 @@ class DraftGate:
     def __init__(self) -> None:
         self._states: dict[str, _State] = {}
 
-    def allow(self, source: str, k: int) -> int:
-        """How many tokens `source` may draft this step (0 while it pauses); call once per step it could draft."""
+    def allow(self, source: str, k: int, floor: int = 0) -> int:
+        """How many tokens `source` may draft this step (0 while it pauses), never fewer than `floor` (a
+        drafter's own minimum draft, such as n_min) nor more than k; call once per step it could draft."""
         state = self._states.setdefault(source, _State())
         if state.pause > 0:
             state.pause -= 1
             return 0
-        return k if state.limit is None else min(k, state.limit)
+        return k if state.limit is None else min(k, max(state.limit, floor))
 
     def paused(self, source: str) -> bool:
         state = self._states.get(source)

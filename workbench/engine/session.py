@@ -351,7 +351,7 @@ class Session:
             if isinstance(drafter, CascadeDrafter):
                 drafter.gate = gate  # a cascade or chain gates each member
             elif gate is not None and drafter is not None and k > 0:
-                k = gate.allow(drafter.source.value, k)
+                k = gate.allow(drafter.source.value, k, min(drafter.least(params), k))
             t0 = time.perf_counter()
             proposal = Proposal()
             if drafter is not None and k > 0:

@@ -59,6 +59,10 @@ class Drafter(ABC):
         size (llama.cpp's n-gram types size their drafts with their own parameters, not K)."""
         return k
 
+    def least(self, params: Any) -> int:
+        """The shortest draft this drafter makes (a shorter one it drops): the draft gate never asks for less."""
+        return 0
+
     def begin(self, context: list[int]) -> None:
         """A new request starts with `context` (its prompt): forget the request's state (a memory across
         requests may stay). Cheap: called on every drafter, in use or not."""

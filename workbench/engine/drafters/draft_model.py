@@ -27,6 +27,7 @@ def _top_probability(logits: np.ndarray) -> float:
 @dataclass(frozen=True, slots=True)
 class DraftParams:
     p_min: float = 0.0  # stop drafting when the draft's top probability falls below this
+    draft_min: int = 0  # a draft shorter than this is dropped (llama.cpp's n_min): not worth a verify pass
     temperature: float = 0.0  # the target's sampling, applied to the draft's q alike
     top_k: int = 40
     top_p: float = 0.95
@@ -69,6 +70,9 @@ class DraftModelDrafter(Drafter):
         self._cached.extend(context[keep:])
         return logits
 
+    def least(self, params: DraftParams) -> int:
+        return params.draft_min
+
     # begin() is the base's no-op: the prefix comparison in propose() handles a new request as well as a rollback
     def propose(self, context: list[int], k: int, params: DraftParams, rng: np.random.Generator) -> Proposal:
         room = self.model.n_ctx - len(context)
@@ -93,4 +97,6 @@ class DraftModelDrafter(Drafter):
                 break
             logits = self.model.eval([token], logits="last")[-1]
             self._cached.append(token)
+        if len(tokens) < min(params.draft_min, k):  # as llama.cpp: too short a draft is none (K can be smaller)
+            return Proposal([], self.source)
         return Proposal(tokens, self.source, qs)
