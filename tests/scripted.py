@@ -20,11 +20,26 @@ STEPS = [
 ]
 
 
-def scripted_events() -> list[Event]:
+# a chain run: llama.cpp's ngram-cache and a draft model (llama.cpp's order: the n-gram type first)
+CHAIN_STEPS = [
+    (Source.TARGET, [], [], " In"),
+    (Source.NGRAM_CACHE, [" this", " release", ","], [], " the"),
+    (Source.DRAFT, [" parser", " now", " accepts"], [" commas"], " trailing"),
+    (Source.NGRAM_CACHE, [" commas", " in", " lists"], [" of"], " and"),
+    (Source.DRAFT, [" objects", "."], [], " In"),
+    (Source.NGRAM_CACHE, [" this", " release", ","], [], " the"),
+    (Source.DRAFT, [" command", " line", " tool"], [" now"], " prints"),
+    (Source.NGRAM_CACHE, [" a", " clear", " error"], [], " when"),
+    (Source.DRAFT, [" the", " input", " file"], [], " is"),
+    (Source.NGRAM_CACHE, [" missing", "."], [" In"], "\n"),
+]
+
+
+def scripted_events(steps: list | None = None) -> list[Event]:
     events: list[Event] = [PromptEvent(42, 0.05)]
     token_id = 1000
     t = 0.0
-    for step, (source, accepted, rejected, own) in enumerate(STEPS):
+    for step, (source, accepted, rejected, own) in enumerate(steps or STEPS):
         if step == 6:
             events.append(SettingsEvent(step, {"draft_max": 2}))
         for i, piece in enumerate(accepted):

@@ -476,3 +476,31 @@ async def test_an_unforeseen_error_keeps_the_transcript_and_says_one_line(tiny_t
     assert len(saved) == 1 and json.loads(saved[0].read_text())["stats"]["n_predicted"] == 30
     logs = list((tmp_path / "data" / "workbench").glob("crash-*.log"))  # the traceback, for a bug report
     assert len(logs) == 1 and "ZeroDivisionError" in logs[0].read_text()
+
+
+async def test_the_sidebar_shows_the_parameters_of_the_drafters_in_use_and_takes_a_chain(tiny_target, tmp_path):
+    app = make_app(tiny_target, None, tmp_path, drafter="lookup")
+    async with run(app) as pilot:
+        await settle(pilot)
+        shown = lambda name: app.query_one(f"#{name}").display  # noqa: E731
+        assert shown("ngram") and not shown("mod_n_match") and not shown("chain")
+        app.main.apply_setting("drafter", "ngram-mod")
+        await pilot.pause()
+        assert shown("mod_n_match") and shown("mod_n_min") and not shown("ngram") and not shown("p_min")
+        app.main.apply_setting("drafter", "chain")
+        await pilot.pause()
+        field = app.query_one("#chain")
+        assert shown("chain") and field.value == "ngram-mod,ngram-cache,draft"
+        field.focus()
+        field.value = "draft-simple, ngram-simple"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.main.settings.snapshot().chain == "ngram-simple,draft"  # llama.cpp's order
+        assert shown("simple_n") and not shown("mod_n_match") and shown("p_min")
+        before = len(notices(app))
+        field.value = "ngram-simple,eagle"
+        await pilot.press("enter")
+        await pilot.pause()
+        said = notices(app)[before:]
+        assert len(said) == 1 and "unknown drafter 'eagle' in the chain" in said[0]
+        assert app.main.settings.snapshot().chain == "ngram-simple,draft"

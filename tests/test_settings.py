@@ -128,3 +128,13 @@ def test_a_decimal_is_not_a_whole_number():
         validate("draft_max", "3.5")
     with pytest.raises(WorkbenchError, match="draft_max must be from 0 to 64, not -5"):
         validate("draft_max", "-5")
+
+
+def test_plot_ticks_are_round():
+    from workbench.app.widgets.plots import nice_ticks
+
+    assert nice_ticks(89) == [0, 25, 50, 75, 100]
+    assert nice_ticks(32.3) == [0, 10, 20, 30, 40]
+    assert nice_ticks(12.9) == [0, 5, 10, 15]
+    assert nice_ticks(1, whole=True) == [0, 1]
+    assert all(len(nice_ticks(h)) <= 5 for h in (0.3, 7, 99.9, 1234, 5e6))

@@ -46,6 +46,14 @@ HELP = """\
 
 In the controls, focus a field and use **up/down**, or type a value and press Enter.
 A change applies at the next verify step while generation continues; the stream marks it ‹like this›.
+The sidebar shows the parameters of the drafters in use only. **chain** runs llama.cpp's --spec-type: type
+its members (e.g. `ngram-mod,ngram-cache,draft`); the first that drafts wins, in llama.cpp's order. The
+**draft gate** (on by default) lets a drafter draft one token more than it last had accepted and pauses it
+after refused single tokens; off, drafters draft as llama.cpp's do.
+
+**The status line**: `acc` is accepted / drafted tokens and `len` the mean accepted length per drafting
+step counting the target's own token (accepted / drafting steps + 1), both as llama.cpp prints them;
+with a chain or the cascade each drafter's accepted/drafted tokens follow (`ngram-cache=12/40`).
 
 **What is guaranteed**: every emitted token is the target's own choice from the logits computed for its
 position in the verify batch (at temperature 0 its argmax; above 0, lossless rejection sampling, so the
@@ -56,8 +64,9 @@ app says after each greedy run whether its output is identical to plain decoding
 differs and how close that tie was.
 
 **Legend**: the target's own tokens in the plain colour; accepted drafts in their source's colour
-(draft model, prompt lookup, suffix cache); the target's correction or bonus token underlined, where each
-verify step ended. A dot (·) in place of a space marks where a step's draft was rejected; F7 shows the
+(draft model, prompt lookup, suffix cache, and one colour for llama.cpp's n-gram types: ngram-simple,
+ngram-map-k, ngram-map-k4v, ngram-mod, ngram-cache); the target's correction or bonus token underlined,
+where each verify step ended. A dot (·) in place of a space marks where a step's draft was rejected; F7 shows the
 rejected drafts themselves, dim and struck through where they were proposed.
 """
 

@@ -70,6 +70,13 @@ class Plots(Grid):
             self._lengths(data)
             self._positions(data)
 
+    @staticmethod
+    def _ticks(plt, hi: float, whole: bool = False) -> None:  # noqa: ANN001 (plotext's untyped Plot)
+        """Round y ticks from 0 to hi (plotext's own split the range into thirds: 12.9, 19.4, 32.3)."""
+        ticks = nice_ticks(hi, whole)
+        plt.ylim(0, ticks[-1])
+        plt.yticks(ticks, [f"{t:g}" for t in ticks])
+
     def _prepare(self, name: str, title: str):  # noqa: ANN202 (plotext's untyped Plot)
         widget = self.query_one(f"#plot-{name}", CachedPlot)
         plt = widget.plt
@@ -83,14 +90,15 @@ class Plots(Grid):
         if data.acceptance:
             x, y = zip(*data.acceptance, strict=True)
             plt.plot(x, y, marker="braille")
-            plt.ylim(0, 100)
+            self._ticks(plt, 100)
+            plt.xlabel("step")
             for step in data.marks:
                 if x[0] <= step <= x[-1]:
                     plt.vline(step)
         widget.changed()
 
     def _rate(self, data: PlotData) -> None:
-        widget, plt = self._prepare("rate", "tokens/s" + (" (line: plain)" if data.baseline else ""))
+        widget, plt = self._prepare("rate", "tokens/s" + (" (line: plain, measured)" if data.baseline else ""))
         if data.rate:
             x, y = zip(*data.rate, strict=True)
             plt.plot(x, y, marker="braille")
@@ -99,7 +107,8 @@ class Plots(Grid):
             for t in data.time_marks:
                 if x[0] <= t <= x[-1]:
                     plt.vline(t)
-            plt.ylim(0, max(max(y), data.baseline or 0) * 1.1 + 1)
+            self._ticks(plt, max(max(y), data.baseline or 0) * 1.05 + 1)
+            plt.xlabel("seconds")
         widget.changed()
 
     def _lengths(self, data: PlotData) -> None:
@@ -107,11 +116,30 @@ class Plots(Grid):
         if data.lengths:
             keys = sorted(data.lengths)
             plt.bar([str(k) for k in keys], [data.lengths[k] for k in keys])
+            self._ticks(plt, max(data.lengths.values()), whole=True)
+            plt.xlabel("tokens accepted in a step (steps)")
         widget.changed()
 
     def _positions(self, data: PlotData) -> None:
         widget, plt = self._prepare("positions", "accept % by position")
         if data.positions:
             plt.bar([str(i + 1) for i in range(len(data.positions))], [100 * p for p in data.positions])
-            plt.ylim(0, 100)
+            self._ticks(plt, 100)
+            plt.xlabel("draft position")
         widget.changed()
+
+
+def nice_ticks(hi: float, whole: bool = False, most: int = 5) -> list[float]:
+    """0, step, 2*step ... up to the first tick at or above hi, step 1, 2, 2.5 or 5 times a power of ten,
+    at most `most` ticks (whole numbers only when `whole`)."""
+    import math
+
+    hi = max(hi, 1.0)
+    for exponent in range(math.floor(math.log10(hi / most)) - 1, 12):
+        for m in (1, 2, 2.5, 5):
+            step = m * 10 ** exponent
+            if whole and step != int(step):
+                continue
+            if math.ceil(hi / step) + 1 <= most:
+                return [round(i * step, 6) for i in range(math.ceil(hi / step - 1e-9) + 1)]
+    return [0.0, hi]
