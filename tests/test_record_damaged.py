@@ -187,7 +187,8 @@ DAMAGE = [
     (TOKEN, {"id": "7"}, 'id must be a whole number, not "7"'),
     (TOKEN, {"id": 10**30}, "id must be a whole number from 0"),
     (TOKEN, {"step": -4}, "step must be a whole number from 0, not -4"),
-    (TOKEN, {"source": "teleport"}, 'source must be one of target, draft, lookup, suffix, not "teleport"'),
+    (TOKEN, {"source": "teleport"}, 'source must be one of target, draft, lookup, suffix, ngram-simple, '
+                                    'ngram-map-k, ngram-map-k4v, ngram-mod, ngram-cache, not "teleport"'),
     (TOKEN, {"source": 1}, "source must be one of"),
     (TOKEN, {"fate": "ACCEPTED"}, "fate must be one of accepted, rejected, correction, bonus, plain"),
     (TOKEN, {"fate": ["accepted"]}, "fate must be one of"),

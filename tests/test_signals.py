@@ -107,7 +107,7 @@ async def test_quitting_during_a_load_does_not_wait_for_it(tiny_target, tmp_path
     start = time.monotonic()
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause(0.3)
-        assert live.loading
+        assert live.loading_pair
         await pilot.press("ctrl+q")
         await pilot.pause()
     assert time.monotonic() - start < 3.0

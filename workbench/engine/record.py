@@ -160,7 +160,7 @@ def _setting(name: str, value: Any) -> Any:
     spec = SPECS.get(name)
     if spec is None:
         raise ValueError(f"{_show(name)} is not a setting")
-    if spec.choices:
+    if spec.choices or spec.kind is str:
         ok, kind = type(value) is str, "text"
     elif spec.kind is int:
         ok, kind = type(value) is int, "a whole number"

@@ -347,6 +347,7 @@ class Session:
             params = drafter.params(s) if drafter is not None else None
             k_max = drafter.cap(params, s.draft_max) if drafter is not None else 0
             k = min(policy.choose(k_max) if policy else k_max, room, n_predict - produced - 1)
+            k_asked = k  # what K (or the adaptive policy) asked for; the gate may draft less
             gate = self.gate if s.draft_gate == "on" and policy is None else None
             if isinstance(drafter, CascadeDrafter):
                 drafter.gate = gate  # a cascade or chain gates each member
@@ -387,7 +388,7 @@ class Session:
             engine._target_tokens = self.context[:-1]
             produced += len(new)
             yield from self._token_events(proposal, n_acc, nxt, len(new))
-            yield StepEvent(self.step, proposal.source if draft else Source.TARGET, k, len(draft), n_acc, len(new),
+            yield StepEvent(self.step, proposal.source if draft else Source.TARGET, k_asked, len(draft), n_acc, len(new),
                             t1 - t0, t2 - t1, time.perf_counter() - start)
             self.step += 1
             if eog is not None:

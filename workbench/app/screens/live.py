@@ -71,7 +71,8 @@ class LiveScreen(RunScreen):
     ]
 
     running: reactive[bool] = reactive(False, init=False)  # a worker is generating or measuring
-    loading: reactive[bool] = reactive(False, init=False)  # a pair is loading
+    # a pair is loading (not Textual's own `loading`, which would cover the whole screen with an indicator)
+    loading_pair: reactive[bool] = reactive(False, init=False)
 
     def __init__(self, settings: Settings | None = None, *, prompt: str = "", n_predict: int = 256,
                  chat: bool = True, opening: Opening = Opening(), load_options: LoadOptions | None = None,
@@ -107,7 +108,7 @@ class LiveScreen(RunScreen):
         self.update_status()
         self.refresh_bindings()
 
-    def watch_loading(self, loading: bool) -> None:
+    def watch_loading_pair(self, loading: bool) -> None:
         self.query_one("#facts").loading = loading
         self.view.stream.loading = loading  # where the eye is
         self.update_status()
@@ -115,7 +116,7 @@ class LiveScreen(RunScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys that cannot act now show as disabled in the footer."""
-        if action in ("run", "continue", "baseline") and (self.running or self.loading):
+        if action in ("run", "continue", "baseline") and (self.running or self.loading_pair):
             return None
         if action == "stop" and not self.running:
             return None
@@ -123,7 +124,7 @@ class LiveScreen(RunScreen):
 
     def state(self) -> str:
         """What the app is doing, as the status line says it (the stream shows an indicator meanwhile)."""
-        if self.loading:
+        if self.loading_pair:
             target, draft = self._loading
             return f"loading {Path(target).name}" + (f" + {Path(draft).name}" if draft else "")
         if self.measuring:
@@ -162,16 +163,16 @@ class LiveScreen(RunScreen):
         if self.running:
             self.notify("stop the run (F3) before loading models", severity="warning")
             return
-        if self.loading:
+        if self.loading_pair:
             self.notify("a pair is loading: wait for it", severity="warning")
             return
         self._loading = (target, draft)
-        self.loading = True
+        self.loading_pair = True
         self.query_one(ModelsPanel).load(target, draft, self.load_options, autostart)
 
     @on(EngineLoaded)
     def _install_engine(self, message: EngineLoaded) -> None:
-        self.loading = False
+        self.loading_pair = False
         if self.closing:  # loaded after the user quit: nothing more to do with it
             message.engine.close()
             return
@@ -195,7 +196,7 @@ class LiveScreen(RunScreen):
 
     @on(LoadFailed)
     def _load_failed(self, message: LoadFailed) -> None:
-        self.loading = False
+        self.loading_pair = False
         self._show_models(problem=message.reason)
         self.notify_error(message.reason)
 
@@ -448,7 +449,7 @@ class LiveScreen(RunScreen):
         # inside llama.cpp, so it is not waited for: the process leaves it behind (launch.run).
         workers = list(self.app.workers)
         await self.app.workers.wait_for_complete([w for w in workers if w.group == "engine"])
-        self.abandoned_work = self.loading or any(w.is_running for w in workers if w.group != "engine")
+        self.abandoned_work = self.loading_pair or any(w.is_running for w in workers if w.group != "engine")
         await super().shutdown()
         self.keeper.close()
         if self.engine is not None:

@@ -71,9 +71,11 @@ class Plots(Grid):
             self._positions(data)
 
     @staticmethod
-    def _ticks(plt, hi: float, whole: bool = False) -> None:  # noqa: ANN001 (plotext's untyped Plot)
-        """Round y ticks from 0 to hi (plotext's own split the range into thirds: 12.9, 19.4, 32.3)."""
-        ticks = nice_ticks(hi, whole)
+    def _ticks(widget: CachedPlot, plt, hi: float, whole: bool = False) -> None:  # noqa: ANN001 (plotext's Plot)
+        """Round y ticks from 0 to hi (plotext's own split the range into thirds: 12.9, 19.4, 32.3), no more
+        than the plot's rows hold two apart (two ticks on one row would leave plotext to pick one)."""
+        rows = widget.size.height - 5  # title, frame, x ticks, x label
+        ticks = nice_ticks(hi, whole, most=max(2, min(5, (rows + 2) // 2)))
         plt.ylim(0, ticks[-1])
         plt.yticks(ticks, [f"{t:g}" for t in ticks])
 
@@ -90,7 +92,7 @@ class Plots(Grid):
         if data.acceptance:
             x, y = zip(*data.acceptance, strict=True)
             plt.plot(x, y, marker="braille")
-            self._ticks(plt, 100)
+            self._ticks(widget, plt, 100)
             plt.xlabel("step")
             for step in data.marks:
                 if x[0] <= step <= x[-1]:
@@ -107,7 +109,7 @@ class Plots(Grid):
             for t in data.time_marks:
                 if x[0] <= t <= x[-1]:
                     plt.vline(t)
-            self._ticks(plt, max(max(y), data.baseline or 0) * 1.05 + 1)
+            self._ticks(widget, plt, max(max(y), data.baseline or 0) * 1.05 + 1)
             plt.xlabel("seconds")
         widget.changed()
 
@@ -116,7 +118,7 @@ class Plots(Grid):
         if data.lengths:
             keys = sorted(data.lengths)
             plt.bar([str(k) for k in keys], [data.lengths[k] for k in keys])
-            self._ticks(plt, max(data.lengths.values()), whole=True)
+            self._ticks(widget, plt, max(data.lengths.values()), whole=True)
             plt.xlabel("tokens accepted in a step (steps)")
         widget.changed()
 
@@ -124,7 +126,7 @@ class Plots(Grid):
         widget, plt = self._prepare("positions", "accept % by position")
         if data.positions:
             plt.bar([str(i + 1) for i in range(len(data.positions))], [100 * p for p in data.positions])
-            self._ticks(plt, 100)
+            self._ticks(widget, plt, 100)
             plt.xlabel("draft position")
         widget.changed()
 
