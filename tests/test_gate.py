@@ -51,3 +51,27 @@ def test_the_gate_shortens_drafts_in_a_run_and_off_drafts_as_llama_cpp(engine):
     assert after_rejection and all(d <= acc + 1 for acc, d in after_rejection)
     assert any(s.drafted > 1 for s in off.steps if s.drafted) and sum(s.drafted for s in on.steps) < sum(
         s.drafted for s in off.steps)
+
+
+def test_a_source_sized_beyond_k_starts_at_k_and_grows_while_accepted():
+    g = DraftGate()
+    assert g.allow("ngram-simple", 48, start=8) == 8
+    g.verdict("ngram-simple", drafted=8, accepted=8, cap=48)
+    assert g.allow("ngram-simple", 48, start=8) == 16
+    g.verdict("ngram-simple", drafted=16, accepted=16, cap=48)
+    g.verdict("ngram-simple", drafted=32, accepted=32, cap=48)
+    assert g.allow("ngram-simple", 48, start=8) == 48
+    assert DraftGate().allow("draft", 8, start=8) == 8
+
+
+def test_a_source_slower_than_plain_steps_is_paused_and_judged_afresh():
+    g = DraftGate()
+    for _ in range(3):
+        g.plain_step(0.010)  # plain decoding: 100 tokens/s
+    for _ in range(4):  # 2 tokens per 0.025 s = 80 tokens/s: slower than plain
+        assert g.allow("ngram-cache", 8) > 0
+        g.verdict("ngram-cache", drafted=3, accepted=1, cap=8, seconds=0.025)
+    assert [g.allow("ngram-cache", 8) for _ in range(9)] == [0] * 8 + [2]  # paused 8 steps, then back
+    for _ in range(4):  # 4 tokens per 0.030 s = 133 tokens/s: faster than plain, never paused
+        g.verdict("draft", drafted=4, accepted=3, cap=8, seconds=0.030)
+        assert g.allow("draft", 8) > 0

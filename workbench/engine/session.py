@@ -352,7 +352,7 @@ class Session:
             if isinstance(drafter, CascadeDrafter):
                 drafter.gate = gate  # a cascade or chain gates each member
             elif gate is not None and drafter is not None and k > 0:
-                k = gate.allow(drafter.source.value, k, min(drafter.least(params), k))
+                k = gate.allow(drafter.source.value, k, min(drafter.least(params), k), start=s.draft_max)
             t0 = time.perf_counter()
             proposal = Proposal()
             if drafter is not None and k > 0:
@@ -377,7 +377,9 @@ class Session:
             if drafter is not None and draft:
                 engine.drafters.accept(drafter, n_acc)
                 if gate is not None:
-                    gate.verdict(proposal.source.value, len(draft), n_acc, k_max)
+                    gate.verdict(proposal.source.value, len(draft), n_acc, k_max, t2 - t0)
+            elif gate is not None:
+                gate.plain_step(t2 - t0)
 
             new = [*draft[:n_acc], nxt]
             eog = next((i for i, t in enumerate(new) if target.is_eog(t)), None)

@@ -79,7 +79,7 @@ class CascadeDrafter(Drafter):
         for stage, stage_params in zip(self.stages, params.stages, strict=True):
             kk = min(k, stage.cap(stage_params, params.k))
             if self.gate is not None:
-                kk = self.gate.allow(stage.source.value, kk, min(stage.least(stage_params), kk))
+                kk = self.gate.allow(stage.source.value, kk, min(stage.least(stage_params), kk), start=params.k)
             if kk > 0:
                 yield stage, stage_params, kk
 
