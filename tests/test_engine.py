@@ -98,7 +98,8 @@ def test_rollback_leaves_the_cache_equal_to_a_fresh_evaluation(tiny_target, engi
 
 
 def test_draft_model_cache_follows_the_accepted_text(engine):
-    engine.generate(PROMPTS[0], 30, drafter="draft", draft_max=4)
+    # the gate off: a paused draft model catches up later, which is not what this checks
+    engine.generate(PROMPTS[0], 30, drafter="draft", draft_max=4, draft_gate="off")
     drafter = engine.drafters["draft"]
     context = engine._session.context
     # the draft cache holds a prefix of the accepted context plus at most its unverified drafts
