@@ -56,6 +56,8 @@ def test_tuner_beats_the_median_of_the_grid(pair_engine):
     assert len(history) < len(rates)
     final = [r for r in history[-4:] if r.config.drafter != "none"]
     assert winner in final and winner.rate == max(r.rate for r in final)
+    assert {r.stage for r in history[-4:]} == {"final"} and history[0].stage == "screen 1"
+    assert all(r.stage.startswith("screen") for r in history if r.stage != "final")
     # adaptive K is the coarse K search: every drafter ran with it; the only fixed K measured is the one an
     # adaptive run settled on (none when it settled on not drafting)
     assert {r.config.drafter for r in history if r.config.k == "auto"} == {"draft", "lookup", "suffix", "cascade"}
@@ -155,17 +157,21 @@ async def test_results_open_in_the_app(tmp_path):
 
     path = tmp_path / "r.json"
     rows = [{"drafter": "none", "k": 0, "temperature": 0, "ngram": 3, "tokens_per_second": 40.0, "speedup": 1.0,
-             "acceptance": 0},
+             "acceptance": 0, "stage": "final", "runs": [39.0, 41.0], "speedup_runs": [1.0, 1.0]},
             {"drafter": "lookup", "k": 4, "temperature": 0, "ngram": 3, "tokens_per_second": 52.0, "speedup": 1.3,
-             "acceptance": 0.5},
+             "acceptance": 0.5, "stage": "screen 1"},
             {"drafter": "lookup", "k": 8, "temperature": 0, "ngram": 3, "tokens_per_second": 47.0, "speedup": 1.18,
-             "acceptance": 0.4}]
+             "acceptance": 0.4, "stage": "final"}]
     path.write_text(json.dumps({"kind": "workbench-bench", "results": rows}))
     app = WorkbenchApp(LiveScreen(), over=ResultsScreen(load_results(path), path.name))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         assert isinstance(app.screen, ResultsScreen)
-        assert app.screen.query_one("DataTable").row_count == 3
+        table = app.screen.query_one("DataTable")
+        assert table.row_count == 3
+        assert [str(c.label) for c in table.columns.values()][:2] == ["stage", "drafter"]
+        # a tune's final rows first (fastest first), then its screening rounds (fewer prompts and tokens)
+        assert [table.get_row_at(i)[0] for i in range(3)] == ["final", "final", "screen 1"]
     (tmp_path / "bad.json").write_text("[1, 2]")
     with pytest.raises(WorkbenchError, match="not a workbench bench"):
         load_results(tmp_path / "bad.json")

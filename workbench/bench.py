@@ -74,6 +74,7 @@ class Result:
     ratios: list[float] = field(default_factory=list)  # each repetition's rate over plain's in the same round
     k_settled: int = 0  # with adaptive K: the draft length it asked for most often (0: mostly not drafting)
     policies: dict = field(default_factory=dict, repr=False)  # this configuration's adaptive-K policies
+    stage: str = ""  # in a tune: "screen 1", "screen 2", ... or "final"
 
     @property
     def rate(self) -> float:
@@ -99,7 +100,7 @@ class Result:
         c = self.config
         return {"drafter": c.drafter, "k": c.k, "temperature": c.temperature, "ngram": c.ngram, "experts": c.experts, "verify": c.verify,
                 "tokens_per_second": self.rate, "runs": self.rates, "speedup": self.speedup,
-                "speedup_runs": self.ratios, "like_plain": self.like_plain,
+                "speedup_runs": self.ratios, "like_plain": self.like_plain, "stage": self.stage,
                 "acceptance": self.acceptance, "mean_accepted_length": self.mean_accepted_length,
                 "draft_share": self.draft_share, "k_settled": self.k_settled,
                 "agreement": self.agreement.to_json() if self.agreement else None}
@@ -230,6 +231,9 @@ def tune(engine: Engine, prompts: list[str], drafters: list[str], temps: list[fl
     last: dict[Config, Result] = {}
     while len(alive) > 2 or not last:  # at least one round: the fixed-K check needs a settled K
         round_results = run_grid(engine, prompts[:n_prompts], alive, budget, 1, progress)
+        stage = f"screen {len({r.stage for r in history}) + 1}"
+        for r in round_results:
+            r.stage = stage
         history += round_results
         ranked = sorted((r for r in round_results if r.config.drafter != "none"), key=lambda r: r.rate, reverse=True)
         last.update((r.config, r) for r in ranked)
@@ -241,6 +245,8 @@ def tune(engine: Engine, prompts: list[str], drafters: list[str], temps: list[fl
         c = leader.config
         finalists.append(Config(c.drafter, leader.k_settled, c.temperature, c.ngram, c.experts))
     final = run_grid(engine, prompts, finalists, n_predict, final_repeat, progress)
+    for r in final:
+        r.stage = "final"
     history += final
     winner = max((r for r in final if r.config.drafter != "none"), key=lambda r: r.rate)
     return winner, history
@@ -432,7 +438,7 @@ def tune_command(args: argparse.Namespace) -> int:
             task = bar.add_task("tuning", total=total)
             winner, history = tune(engine, prompts, drafters, temps, ngrams, args.n_predict,
                                    progress=lambda label: bar.update(task, advance=1, description=label))
-        print_table([r for r in history if r.ratios and len(r.rates) > 1] or history,
+        print_table([r for r in history if r.stage == "final"],
                     f"tune: the final round on {len(prompts)} prompts x {args.n_predict} tokens")
         seconds = time.perf_counter() - start
         c = winner.config

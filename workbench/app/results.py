@@ -63,8 +63,20 @@ class ResultsScreen(ModalScreen[None]):
             plt.hline(plain[0])
         plot.changed()
         table = self.query_one(DataTable)
-        table.add_columns("drafter", "K", "T", "n-gram", "tok/s", "vs plain", "acceptance")
-        for r in sorted(rows, key=lambda r: -float(r.get("tokens_per_second", 0))):
-            table.add_row(r.get("drafter"), str(r.get("k")), f"{r.get('temperature', 0):g}", str(r.get("ngram", "")),
-                          f"{float(r['tokens_per_second']):.1f}", f"{float(r.get('speedup') or 0):.2f}x",
+        # a tune's file holds every stage (screening rounds on fewer prompts and tokens, then the final): the
+        # stage column says which measurement a row is, so a screening rate is not read as a final one
+        table.add_columns("stage", "drafter", "K", "T", "n-gram", "tok/s", "runs", "min-max", "vs plain",
+                          "acceptance")
+        def order(r: dict[str, Any]) -> tuple[int, str, float]:
+            stage = str(r.get("stage") or "")  # "" in a bench file: one stage
+            return (0 if stage in ("", "final") else 1, stage, -float(r.get("tokens_per_second", 0)))
+
+        for r in sorted(rows, key=order):
+            runs = [float(x) for x in r.get("runs") or []]
+            ratios = [float(x) for x in r.get("speedup_runs") or []]
+            spread = f"{min(ratios):.2f}-{max(ratios):.2f}x" if len(ratios) > 1 else "-"
+            table.add_row(str(r.get("stage") or "bench"), r.get("drafter"), str(r.get("k")),
+                          f"{r.get('temperature', 0):g}", str(r.get("ngram", "")),
+                          f"{float(r['tokens_per_second']):.1f}", str(len(runs) or 1), spread,
+                          f"{float(r.get('speedup') or 0):.2f}x" + (" ~ plain" if r.get("like_plain") else ""),
                           f"{100 * float(r.get('acceptance', 0)):.0f}%")
