@@ -19,6 +19,8 @@ def test_a_rejection_cuts_the_next_draft_and_full_acceptance_doubles_it():
 
 def test_refused_single_tokens_pause_the_source_longer_each_time_until_one_is_accepted():
     g = DraftGate()
+    g.plain_step(0.01)
+    g.plain_step(0.01)  # plain steps known: no probing in this test
     g.verdict("ngram-cache", drafted=4, accepted=0, cap=8)
     assert g.allow("ngram-cache", 8) == 1
     g.verdict("ngram-cache", drafted=1, accepted=0, cap=8)
@@ -75,3 +77,17 @@ def test_a_source_slower_than_plain_steps_is_paused_and_judged_afresh():
     for _ in range(4):  # 4 tokens per 0.030 s = 133 tokens/s: faster than plain, never paused
         g.verdict("draft", drafted=4, accepted=3, cap=8, seconds=0.030)
         assert g.allow("draft", 8) > 0
+
+
+def test_a_drafter_that_always_proposes_is_made_to_skip_a_step_so_plain_decoding_is_measured():
+    g = DraftGate()
+    allowed = []
+    for _ in range(14):
+        n = g.allow("lookup", 8)
+        allowed.append(n)
+        if n:
+            g.verdict("lookup", drafted=n, accepted=n, cap=8, seconds=0.01)
+        else:
+            g.plain_step(0.01)
+    assert allowed.count(0) == 2 and allowed[6] == 0  # one plain step after 6 drafting steps, until 2 are known
+    assert all(g.allow("lookup", 8) for _ in range(10))  # then no more probing

@@ -16,6 +16,8 @@ it had accepted the last time) made general, per source:
   at least as many tokens per second as the recent steps that drafted nothing (a plain decoding step).
   One that does not is paused for 8, then 16, ... 64 steps and judged afresh after. Whatever makes it
   slow (rejections, the cost of the verify batch on this machine, its own drafting time) is in the clock.
+  A drafter that proposes at every step (lookup, suffix) leaves no plain step to compare with, so while
+  fewer than two are known one step in seven drafts nothing.
 It only ever shortens or skips a draft, so what is emitted is still the target's own choice. It applies
 with a fixed K (adaptive K has its own cost model) and can be turned off (`--draft-gate off`) to draft
 exactly as llama.cpp does, e.g. to compare with its tools on the same tokens.
@@ -30,6 +32,7 @@ MAX_PAUSE = 16
 WINDOW = 8  # drafting steps a source is judged on
 JUDGE_AFTER = 4  # ... once it has this many
 MAX_SLOW_PAUSE = 64
+PROBE_EVERY = 6  # drafting steps in a row after which one plain step is measured, while too few are known
 
 
 @dataclass(slots=True)
@@ -45,10 +48,17 @@ class DraftGate:
     def __init__(self) -> None:
         self._states: dict[str, _State] = {}
         self._plain: deque[float] = deque(maxlen=WINDOW)  # seconds of recent steps that drafted nothing
+        self._drafting_run = 0  # steps in a row that drafted: a drafter that always proposes leaves no plain step
 
     def plain_step(self, seconds: float) -> None:
         """A step that drafted nothing took `seconds`: the rate every source must beat."""
         self._plain.append(seconds)
+        self._drafting_run = 0
+
+    def _probe_plain(self) -> bool:
+        """Skip a draft now and then (every PROBE_EVERY drafting steps, while fewer than 2 plain steps are known)
+        so that a drafter that always proposes, such as lookup or suffix, can be compared with plain steps."""
+        return len(self._plain) < 2 and self._drafting_run >= PROBE_EVERY
 
     def allow(self, source: str, k: int, floor: int = 0, start: int | None = None) -> int:
         """How many tokens `source` may draft this step (0 while it pauses), never fewer than `floor` (a
@@ -58,6 +68,9 @@ class DraftGate:
         state = self._states.setdefault(source, _State(limit=start if start is not None and start < k else None))
         if state.pause > 0:
             state.pause -= 1
+            return 0
+        if self._probe_plain():
+            self._drafting_run = 0
             return 0
         return k if state.limit is None else min(k, max(state.limit, floor))
 
@@ -69,6 +82,7 @@ class DraftGate:
         if drafted <= 0:
             return
         state = self._states.setdefault(source, _State())
+        self._drafting_run += 1
         if seconds > 0:
             state.recent.append((accepted + 1, seconds))
             if self._slower_than_plain(state):
