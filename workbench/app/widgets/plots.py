@@ -100,7 +100,7 @@ class Plots(Grid):
         widget.changed()
 
     def _rate(self, data: PlotData) -> None:
-        widget, plt = self._prepare("rate", "tokens/s" + (" (line: plain, measured)" if data.baseline else ""))
+        widget, plt = self._prepare("rate", "tokens/s" + (" (line: plain)" if data.baseline else ""))
         if data.rate:
             x, y = zip(*data.rate, strict=True)
             plt.plot(x, y, marker="braille")
