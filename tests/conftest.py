@@ -74,3 +74,9 @@ def engine(tiny_target: Path, tiny_draft: Path) -> Iterator:
 def tiny_moe(models_dir: Path) -> Path:
     """A llama-architecture Mixture-of-Experts model: 4 experts, 2 used per token."""
     return tinymodels.write_model(models_dir / "tiny-moe.gguf", tinymodels.TinySpec(seed=5, n_expert=4, n_expert_used=2))
+
+
+@pytest.fixture(scope="session")
+def tiny_mamba(models_dir: Path) -> Path:
+    """A Mamba (recurrent) model over the llama models' vocabulary: tiny-draft.gguf can draft for it."""
+    return tinymodels.write_mamba(models_dir / "tiny-mamba.gguf")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# prompts whose greedy continuations on the tiny models repeat enough for every drafter to draft
+PROMPTS = ["the model is fast and the draft is slow and the model is fast and the",
+           "Hello world, this is a test of speculative decoding"]
+
 DRAFTERS = ["draft", "lookup", "suffix", "cascade", "ngram-simple", "ngram-map-k", "ngram-map-k4v", "ngram-mod",
             "ngram-cache", "chain"]
 

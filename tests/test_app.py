@@ -155,6 +155,35 @@ async def test_bad_path_and_incompatible_pair_keep_the_app_running(tiny_target, 
         await until(pilot, lambda: not app.main.running and app.main.transcript.stats.n_emitted == 10)
 
 
+async def test_the_cross_vocabulary_box_lets_a_pair_of_two_vocabularies_in(tiny_target, models_dir, tmp_path):
+    import tinymodels
+    from textual.widgets import Checkbox, Static
+
+    from workbench.engine.drafters.cross_vocab import CrossVocabDrafter
+
+    draft = tinymodels.cross_vocab_draft(models_dir)
+    app = make_app(tiny_target, None, tmp_path, drafter="lookup")
+    async with run(app) as pilot:
+        await settle(pilot)
+        engine = app.main.engine
+        app.main.load_models(str(tiny_target), str(draft))  # the box unticked: refused, saying how to go on
+        await settle(pilot)
+        assert app.main.engine is engine
+        assert any("sizes differ" in n and "--cross-vocab" in n for n in notices(app))
+        app.query_one("#cross-vocab", Checkbox).value = True
+        app.query_one("#load").press()
+        await settle(pilot)
+        assert app.main.engine is not engine and app.main.engine.cross_vocab
+        assert isinstance(app.main.engine.drafters["draft"], CrossVocabDrafter)
+        facts = str(app.query_one("#facts", Static).render())
+        assert "cross-vocabulary" in facts and "re-tokenised" in facts
+        app.main.settings.update(drafter="draft", draft_max=4, draft_gate="off")
+        app.main.n_predict = 20
+        await pilot.press("f2")
+        await until(pilot, lambda: not app.main.running and app.main.transcript.stats.n_emitted == 20)
+        assert "xvocab=" in app.main.status_line()
+
+
 async def test_save_and_load_a_preset(tiny_target, tmp_path, monkeypatch):
     from workbench import presets
 

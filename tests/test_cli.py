@@ -107,3 +107,27 @@ def test_bench_prints_speedups(tiny_target, tiny_draft, tmp_path):
 def test_embedded_references_work_on_the_command_line(tmp_path):
     r = workbench("run", "--headless", "-m", "embedded", "--drafter", "lookup", "-n", "4", "-p", "Hello", "-t", "2")
     assert r.returncode == 0, r.stderr
+
+
+def test_cross_vocab_on_the_command_line(tiny_target, models_dir):
+    import tinymodels
+
+    draft = tinymodels.cross_vocab_draft(models_dir)
+    refused = workbench("run", "--headless", "-m", str(tiny_target), "-md", str(draft), "--drafter", "draft", "-n", "8",
+                        "-p", "the model is")
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "sizes differ" in refused.stderr and "--cross-vocab" in refused.stderr
+    r = workbench("run", "--headless", "-m", str(tiny_target), "-md", str(draft), "--cross-vocab", "--drafter", "draft",
+                  "--draft-max", "4", "--draft-gate", "off", "-n", "30", "-p", "the model is fast and the")
+    assert r.returncode == 0, r.stderr
+    assert "cross-vocabulary:" in r.stderr and "draft-model tokens translated" in r.stderr
+
+
+def test_bench_shows_a_recurrent_targets_state_cost(tiny_mamba, tiny_draft, tmp_path):
+    out = tmp_path / "bench.json"
+    r = workbench("bench", "-m", str(tiny_mamba), "-md", str(tiny_draft), "-n", "24", "--repeat", "1", "--k", "4",
+                  "--drafters", "none,draft", "-p", "the model is fast and the model is", "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    rows = {row["drafter"]: row for row in json.loads(out.read_text())["results"]}
+    assert rows["draft"]["state_ms"] > 0 and rows["none"]["state_ms"] == 0
+    assert "state ms: a recurrent target" in " ".join(r.stdout.split())

@@ -90,6 +90,18 @@ def test_a_draft_model_with_k_and_p_min():
                      "--spec-draft-p-min": "0.2", "--spec-draft-n-min": "1", "--temp": "0"}
 
 
+def test_a_cross_vocabulary_draft_is_left_out_with_a_comment_since_llama_cpp_refuses_it():
+    comments, flags = command(llama_command(settings(drafter="draft", draft_max=6), TARGET, DRAFT, ctx_size=2048,
+                                            cross_vocab=True))
+    assert any(c.startswith("cross-vocabulary draft model: llama.cpp refuses") and "does not speculate" in c
+               for c in comments)
+    assert "-md" not in flags and "--spec-type" not in flags and not speculative(flags)
+    comments, flags = command(llama_command(settings(drafter="ngram-mod,draft"), TARGET, DRAFT, ctx_size=2048,
+                                            cross_vocab=True))
+    assert flags["--spec-type"] == "ngram-mod" and "-md" not in flags
+    assert any("cross-vocabulary" in c for c in comments)
+
+
 def test_a_chain_of_ngram_mod_and_the_draft_model():
     s = settings(drafter="ngram-mod,draft", mod_n_match=16)
     assert s.drafter == "chain"

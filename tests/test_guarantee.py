@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from drafter_cases import DRAFTERS, sized
+from drafter_cases import DRAFTERS, PROMPTS, sized
 
 from workbench.engine.events import Fate, TokenEvent
-
-PROMPTS = ["the model is fast and the draft is slow and the model is fast and the",
-           "Hello world, this is a test of speculative decoding"]
 
 
 def verify_rows(engine, monkeypatch) -> list[tuple[list[int], list[np.ndarray]]]:

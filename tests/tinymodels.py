@@ -6,10 +6,14 @@ files are the same on every machine. `make_pair` gives a target and a draft that
 the draft is the target plus noise, close enough to be accepted often and different enough to be
 rejected sometimes. Logits are scaled so that the argmax usually wins by a clear margin, which keeps
 greedy decoding away from near-ties where tiny numeric differences between batch sizes could flip it.
+
+`write_mamba` writes a Mamba (state-space, recurrent) model over the same vocabulary, so a tiny llama
+model can draft for it: the case where a rejected draft cannot be cut from the target's state.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,8 +100,9 @@ def weights(spec: TinySpec, n_vocab: int) -> dict[str, np.ndarray]:
     return w
 
 
-def write_model(path: Path, spec: TinySpec, tensors: dict[str, np.ndarray] | None = None) -> Path:
-    tokens, scores, types = vocabulary(spec.renamed)
+def write_model(path: Path, spec: TinySpec, tensors: dict[str, np.ndarray] | None = None,
+                vocab: tuple[list[str], list[float], list[int]] | None = None) -> Path:
+    tokens, scores, types = vocab or vocabulary(spec.renamed)
     for i in range(spec.extra_tokens):
         tokens.append(f"{SPACE}extra{i}")
         scores.append(-1.0)
@@ -117,7 +122,15 @@ def write_model(path: Path, spec: TinySpec, tensors: dict[str, np.ndarray] | Non
     if spec.n_expert:
         w.add_expert_count(spec.n_expert)
         w.add_expert_used_count(spec.n_expert_used)
-    w.add_tokenizer_model(spec.tokenizer)
+    _finish(w, spec.tokenizer, (tokens, scores, types), tensors)
+    return path
+
+
+def _finish(w: gguf.GGUFWriter, tokenizer: str, vocab: tuple[list[str], list[float], list[int]],
+            tensors: dict[str, np.ndarray]) -> None:
+    """Write the vocabulary, its special tokens and the tensors, and close the file (shared by both architectures)."""
+    tokens, scores, types = vocab
+    w.add_tokenizer_model(tokenizer)
     w.add_token_list(tokens)
     w.add_token_scores(scores)
     w.add_token_types(types)
@@ -132,7 +145,6 @@ def write_model(path: Path, spec: TinySpec, tensors: dict[str, np.ndarray] | Non
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
-    return path
 
 
 def make_pair(folder: Path, noise: float = 0.1, seed: int = 0) -> tuple[Path, Path]:
@@ -145,3 +157,86 @@ def make_pair(folder: Path, noise: float = 0.1, seed: int = 0) -> tuple[Path, Pa
              for k, v in target.items()}
     return (write_model(folder / "tiny-target.gguf", spec, target),
             write_model(folder / "tiny-draft.gguf", TinySpec(seed=seed), draft))
+
+
+def mamba_weights(n_vocab: int, seed: int = 0, n_layer: int = 2, n_embd: int = 64, d_state: int = 16,
+                  d_conv: int = 4, logit_gain: float = 4.0) -> dict[str, np.ndarray]:
+    """Random weights in the shapes llama.cpp's LLM_ARCH_MAMBA loads (src/models/mamba.cpp), initialised the way
+    Mamba is (A = -[1..d_state] per channel, softplus(dt bias) between 0.001 and 0.1), as numpy arrays: their
+    shapes are ggml's ne reversed. llama.cpp supports only d_inner = 2 * n_embd; dt_rank is ceil(n_embd / 16)."""
+    rng = np.random.default_rng(seed)
+    e, d_inner, dt_rank = n_embd, 2 * n_embd, math.ceil(n_embd / 16)
+
+    def mat(rows: int, cols: int, gain: float = 1.0) -> np.ndarray:
+        return (rng.standard_normal((rows, cols)) * gain / np.sqrt(cols)).astype(np.float32)
+
+    w = {
+        "token_embd.weight": rng.standard_normal((n_vocab, e)).astype(np.float32),
+        "output_norm.weight": np.ones(e, dtype=np.float32),
+        "output.weight": mat(n_vocab, e, logit_gain),
+    }
+    w["output.weight"][3:259] *= 0.5  # quieter byte tokens, as in `weights`
+    for i in range(n_layer):
+        b = f"blk.{i}."
+        w[b + "attn_norm.weight"] = np.ones(e, dtype=np.float32)
+        w[b + "ssm_in.weight"] = mat(2 * d_inner, e)  # x, then the gate z
+        w[b + "ssm_conv1d.weight"] = mat(d_inner, d_conv)  # the converter squeezes HF's (d_inner, 1, d_conv)
+        w[b + "ssm_conv1d.bias"] = (0.1 * rng.standard_normal(d_inner)).astype(np.float32)
+        w[b + "ssm_x.weight"] = mat(dt_rank + 2 * d_state, d_inner)  # dt, B, C
+        w[b + "ssm_dt.weight"] = mat(d_inner, dt_rank)
+        # softplus(bias) = log(1 + e^bias) from 0.001 to 0.1, spread log-uniformly like Mamba's; arithmetic only (no
+        # exp or log, whose last bits vary with numpy's SIMD paths), so the file is the same on every machine
+        w[b + "ssm_dt.bias"] = rng.uniform(-6.9, -2.25, d_inner).astype(np.float32)
+        # the converter writes A = -exp(A_log); no ".weight" suffix on ssm_a and ssm_d
+        w[b + "ssm_a"] = -np.tile(np.arange(1, d_state + 1, dtype=np.float32), (d_inner, 1))
+        w[b + "ssm_d"] = np.ones(d_inner, dtype=np.float32)
+        w[b + "ssm_out.weight"] = mat(e, d_inner, 2.0)
+    return w
+
+
+def write_mamba(path: Path, seed: int = 0, n_layer: int = 2, n_embd: int = 64, d_state: int = 16, d_conv: int = 4,
+                n_ctx: int = 512, logit_gain: float = 4.0) -> Path:
+    """A tiny Mamba model (llama.cpp's "mamba" architecture: a recurrent state, no KV cache) with the vocabulary,
+    token ids and special tokens of the llama models above, so that one of them can be its draft model."""
+    tokens, scores, types = vocabulary()
+    tensors = mamba_weights(len(tokens), seed, n_layer, n_embd, d_state, d_conv, logit_gain)
+    w = gguf.GGUFWriter(str(path), "mamba")
+    w.add_name(path.stem)
+    w.add_context_length(n_ctx)  # a recurrent state has no length limit; this is what `Model` sizes n_ctx by
+    w.add_embedding_length(n_embd)
+    w.add_feed_forward_length(0)  # as convert_hf_to_gguf.py writes them for Mamba: unused
+    w.add_head_count(0)
+    w.add_block_count(n_layer)
+    w.add_ssm_conv_kernel(d_conv)
+    w.add_ssm_inner_size(2 * n_embd)
+    w.add_ssm_state_size(d_state)
+    w.add_ssm_time_step_rank(math.ceil(n_embd / 16))
+    w.add_ssm_dt_b_c_rms(False)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_file_type(gguf.LlamaFileType.ALL_F32)
+    _finish(w, "llama", (tokens, scores, types), tensors)
+    return path
+
+
+def cross_vocab_draft(folder: Path, seed: int = 0, noise: float = 0.05, extra: int = 150) -> Path:
+    """`make_pair`'s target in another vocabulary, as its draft: the word pieces under other ids, `extra` tokens
+    more (so llama.cpp's size and token-text rules both refuse the pair), and the target's weights moved with
+    their tokens plus a little noise. It computes nearly the target's function of the text, so translated
+    drafts are mostly accepted; the same text tokenizes into other ids."""
+    spec = TinySpec(seed=seed)
+    tokens, scores, types = vocabulary()
+    n = len(tokens)
+    target = weights(spec, n)
+    rng = np.random.default_rng(seed + 2000)
+    order = np.arange(n)  # the draft's token i is the target's token order[i]; specials and bytes keep their ids
+    order[259:] = 259 + rng.permutation(n - 259)
+    vocab = ([tokens[j] for j in order] + [f"{SPACE}extra{i}" for i in range(extra)],
+             [scores[j] for j in order] + [-1.0] * extra, [types[j] for j in order] + [int(gguf.TokenType.NORMAL)] * extra)
+    draft = {k: (v + noise * v.std() * rng.standard_normal(v.shape)).astype(np.float32) if v.ndim > 1 else v
+             for k, v in target.items()}
+    for name in ("token_embd.weight", "output.weight"):
+        rows = draft[name][order]
+        new_rows = np.zeros((extra, rows.shape[1]), dtype=np.float32) if name == "output.weight" else \
+            rng.standard_normal((extra, rows.shape[1])).astype(np.float32)
+        draft[name] = np.concatenate([rows, new_rows])
+    return write_model(folder / "tiny-cross-draft.gguf", spec, draft, vocab)

@@ -53,6 +53,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("models")
     g.add_argument("-m", "--model", metavar="TARGET.gguf", help="target model (default: the embedded SmolLM2-135M)")
     g.add_argument("-md", "--model-draft", metavar="DRAFT.gguf", dest="draft", help="draft model for the draft drafter")
+    g.add_argument("--cross-vocab", action="store_true",
+                   help="use a draft model with another vocabulary: its drafts are re-tokenised into the target's "
+                        "(costs a tokenisation each step; greedy output stays the target's own)")
     add_load_args(g)
 
 
@@ -121,6 +124,7 @@ def load_options_from_args(args: argparse.Namespace, threads: int | None = None)
     return LoadOptions(n_ctx=args.ctx_size, n_batch=args.batch_size, flash_attn=flash,
                        lookup_cache_static=getattr(args, "lookup_cache_static", None),
                        lookup_cache_dynamic=getattr(args, "lookup_cache_dynamic", None),
+                       cross_vocab=bool(getattr(args, "cross_vocab", False)),
                        **({"n_threads": threads} if threads else {}))
 
 

@@ -66,6 +66,7 @@ class Result:
     acceptance: float = 0.0
     mean_accepted_length: float = 1.0
     draft_share: float = 0.0
+    state_ms: float = 0.0  # a recurrent target: ms a drafting step spent keeping and restoring its state
     seconds: float = 0.0  # wall time spent measuring this configuration
     texts: list[str] = field(default_factory=list)
     outputs: list[list[int]] = field(default_factory=list, repr=False)  # token ids per prompt, in suite order
@@ -102,7 +103,7 @@ class Result:
                 "tokens_per_second": self.rate, "runs": self.rates, "speedup": self.speedup,
                 "speedup_runs": self.ratios, "like_plain": self.like_plain, "stage": self.stage,
                 "acceptance": self.acceptance, "mean_accepted_length": self.mean_accepted_length,
-                "draft_share": self.draft_share, "k_settled": self.k_settled,
+                "draft_share": self.draft_share, "state_ms": self.state_ms, "k_settled": self.k_settled,
                 "agreement": self.agreement.to_json() if self.agreement else None}
 
 
@@ -110,7 +111,8 @@ def measure_once(engine: Engine, prompts: list[str], config: Config, n_predict: 
                  backwards: bool = False) -> None:
     tokens = 0
     decode = draft = verify = 0.0
-    drafted = accepted = drafted_steps = 0
+    drafted = accepted = drafted_steps = state_steps = 0
+    state = 0.0
     texts = []
     outputs: list[list[int]] = []
     asked: Counter[int] = Counter()
@@ -128,6 +130,8 @@ def measure_once(engine: Engine, prompts: list[str], config: Config, n_predict: 
         drafted += s.n_drafted
         accepted += s.n_accepted
         drafted_steps += s.n_drafted_steps
+        state += s.state_seconds
+        state_steps += s.n_state_steps
         texts.append(t.text)
         outputs.append(t.emitted_ids)
         asked.update(step.k for step in t.steps)
@@ -136,6 +140,7 @@ def measure_once(engine: Engine, prompts: list[str], config: Config, n_predict: 
     result.acceptance = accepted / drafted if drafted else 0.0
     result.mean_accepted_length = accepted / drafted_steps + 1 if drafted_steps else 1.0
     result.draft_share = draft / (draft + verify) if draft + verify else 0.0
+    result.state_ms = 1000 * state / state_steps if state_steps else 0.0
     result.texts = texts[::-1] if backwards else texts  # in the suite's order
     result.outputs = outputs[::-1] if backwards else outputs
     if isinstance(config.k, str) and asked:
@@ -349,10 +354,14 @@ def print_table(results: list[Result], title: str) -> None:
     from rich.table import Table
 
     runs = max((len(r.rates) for r in results), default=0)
+    state_note = "; state ms: a recurrent target's state kept and restored, per drafting step" if any(
+        r.state_ms for r in results) else ""
     table = Table(title=title, caption=f"medians of {runs} interleaved runs, min-max beside; vs plain: each run "
-                                       "over plain decoding's in the same round; ~ plain: the spread includes 1.00x")
+                                       "over plain decoding's in the same round; ~ plain: the spread includes 1.00x"
+                                       + state_note)
+    state = any(r.state_ms for r in results)  # a recurrent target: the state's cost per drafting step
     for col in ("configuration", "T", "tok/s", "min-max", "vs plain", "min-max ", "acceptance", "mean acc. len",
-                "draft share"):
+                "draft share", *(["state ms"] if state else [])):
         table.add_column(col, justify="left" if col == "configuration" else "right", no_wrap=col == "configuration")
     for r in sorted(results, key=lambda r: (r.config.temperature, r.config.experts, -r.rate)):
         plain = r.config.drafter == "none"
@@ -361,7 +370,7 @@ def print_table(results: list[Result], title: str) -> None:
                       f"{r.config.temperature:g}", f"{r.rate:.1f}", r.spread(),
                       f"{r.speedup:.2f}x" + (" ~ plain" if r.like_plain else ""), r.ratio_spread(),
                       "-" if plain else f"{100 * r.acceptance:.0f}%", f"{r.mean_accepted_length:.2f}",
-                      f"{100 * r.draft_share:.0f}%")
+                      f"{100 * r.draft_share:.0f}%", *([f"{r.state_ms:.2f}" if r.state_ms else "-"] if state else []))
     console = Console(highlight=False)
     console.print(table)
     for line in agreement_lines(results):

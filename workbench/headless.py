@@ -68,7 +68,7 @@ def summary(t: Transcript) -> str:
         f"generated {s.n_emitted} tokens in {s.n_steps} steps ({no_draft} without a draft)  "
         f"draft {s.draft_seconds:.2f} s  verify {s.verify_seconds:.2f} s  "
         f"prompt {s.prompt_tokens} tokens in {s.prompt_seconds:.2f} s"
-    ) + "".join(f"\n{line}" for line in (s.drafter_lines() if len(s.drafters) > 1 else []))
+    ) + "".join(f"\n{line}" for line in [*(s.drafter_lines() if len(s.drafters) > 1 else []), *s.extra_lines()])
 
 
 def run(args: argparse.Namespace) -> int:

@@ -53,7 +53,10 @@ after refused single tokens; off, drafters draft as llama.cpp's do.
 
 **The status line**: `acc` is accepted / drafted tokens and `len` the mean accepted length per drafting
 step counting the target's own token (accepted / drafting steps + 1), both as llama.cpp prints them;
-with a chain or the cascade each drafter's accepted/drafted tokens follow (`ngram-cache=12/40`).
+with a chain or the cascade each drafter's accepted/drafted tokens follow (`ngram-cache=12/40`). On a
+recurrent target (Mamba, RWKV, hybrids) `state` is what keeping its state aside and restoring it after a
+rejection costs a drafting step; with a draft model of another vocabulary (cross-vocabulary, Models tab)
+`xvocab` is how many draft-model tokens each drafted target token took.
 
 **What is guaranteed**: every emitted token is the target's own choice from the logits computed for its
 position in the verify batch (at temperature 0 its argmax; above 0, lossless rejection sampling, so the

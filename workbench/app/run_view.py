@@ -46,7 +46,9 @@ def status_line(settings: Settings, stats: Stats, state: str, baseline: float | 
     speedup is this run's decode rate over plain decoding measured on this machine and pair (F5, or before
     the first run); "speedup=?" until one is measured. len is the mean accepted length per verify step that
     drafted, counting the target's own token (accepted / drafting steps + 1); acc is accepted / drafted,
-    as llama.cpp prints it. With a chain or the cascade each member's accepted/drafted tokens follow."""
+    as llama.cpp prints it. With a chain or the cascade each member's accepted/drafted tokens follow. state= is
+    what keeping and restoring a recurrent target's state costs a drafting step; xvocab= the draft model's
+    tokens per target token its drafts were translated into (cross-vocabulary drafting)."""
     s = settings
     speedup = f"speedup={stats.tokens_per_second / baseline:.2f}x plain={baseline:.1f}" if baseline else "speedup=?"
     parts = [f"tok/s={stats.tokens_per_second:.1f}", speedup, state,
@@ -60,6 +62,10 @@ def status_line(settings: Settings, stats: Stats, state: str, baseline: float | 
     if experts is not None:
         parts.append(f"experts={experts}")
     parts.append(f"tokens={stats.n_emitted}")
+    if stats.n_state_steps:  # a recurrent target: what keeping and restoring its state costs a drafting step
+        parts.append(f"state={stats.state_ms_per_step:.1f}ms")
+    if stats.n_translated:  # cross-vocabulary: the draft model's tokens per translated target token
+        parts.append(f"xvocab={stats.source_per_token:.2f}")
     if len(stats.drafters) > 1:  # a chain or the cascade: each member's accepted/drafted tokens
         parts.extend(f"{source.value}={d.accepted}/{d.drafted}" for source, d in stats.drafters.items())
     return " ".join(parts)

@@ -68,6 +68,11 @@ class StepEvent:
     draft_seconds: float
     verify_seconds: float
     time: float  # seconds since the end of prompt processing, at the end of this step
+    # seconds spent keeping a recurrent target's state aside and restoring it (engine/state.py); part of `time`
+    state_seconds: float = 0.0
+    # tokens the draft model drafted in its own vocabulary for this step's draft (cross-vocabulary drafting);
+    # 0 when the draft is in the target's vocabulary
+    source_tokens: int = 0
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import stat
 import struct
+from collections import Counter
+from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO
 
@@ -26,6 +28,10 @@ MAX_NESTING = 2  # an array of arrays at most (llama.cpp reads no deeper)
 ALIGNMENT_KEY = "general.alignment"
 TOKENIZER_KEY = "tokenizer.ggml.model"
 VOCABULARY_KEY = "tokenizer.ggml.tokens"  # its entries must differ: llama.cpp asserts (aborts) otherwise
+MAX_KEPT_ARRAY = 4096  # arrays of numbers up to this long are returned in the facts (per-layer counts)
+# facts about the tensors, under names no metadata key has
+PARAMS_KEY = " n_params"
+MATRIX_TYPES_KEY = " matrix types"
 
 # value type -> struct format of one value (GGUF's gguf_type); 8 = string, 9 = array
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
@@ -72,7 +78,7 @@ class _Header:
         return self.read(n, what)
 
     def value(self, vtype: int, what: str, depth: int = 0, unique: bool = False) -> object:
-        """Read (or skip) one value; returns scalars (for general.alignment), None otherwise. `unique`: an array
+        """Read (or skip) one value; returns scalars, strings and short arrays of numbers, None otherwise. `unique`: an array
         of strings whose strings must all differ (a vocabulary: llama.cpp aborts on a repeated token)."""
         if vtype in _SCALARS:
             fmt = _SCALARS[vtype]
@@ -87,7 +93,11 @@ class _Header:
         if etype in _SCALARS:
             each = struct.calcsize(_SCALARS[etype])
             n = self.count(f"the element count of {what}", each)
-            self.skip(n * each, f"the elements of {what}")
+            if n > MAX_KEPT_ARRAY:
+                self.skip(n * each, f"the elements of {what}")
+                return None
+            data = self.read(n * each, f"the elements of {what}")  # small: per-layer counts of a hybrid model
+            return list(struct.unpack(f"<{n}{_SCALARS[etype][1:]}", data))
         elif etype == _STRING:
             n = self.count(f"the element count of {what}", 8)
             seen: set[bytes] = set()
@@ -119,9 +129,28 @@ def _short(text: str, limit: int = 40) -> str:
 def read_vocabulary(path: str | Path) -> tuple[str, list[bytes]]:
     """The tokenizer's name (tokenizer.ggml.model) and every token's text, from the same bounded walk of the
     header (a fraction of a second for a 49k-token vocabulary), or a one-line WorkbenchError."""
+    facts = header_facts(path)
+    return str(facts.get(TOKENIZER_KEY, "none")), list(facts.get(VOCABULARY_KEY, []))  # type: ignore[call-overload]
+
+
+def header_facts(path: str | Path) -> dict[str, object]:
+    """Every metadata value the header walk keeps (check_gguf's `facts`), walked once per file version: loading a
+    pair reads each header for its facts and its vocabulary."""
+    p = Path(path).expanduser()
+    try:
+        st = p.stat()
+    except OSError:
+        st = None
+    if st is None or not stat.S_ISREG(st.st_mode):
+        check_gguf(path)  # says why in one line
+    return _header_facts(p.resolve(), st.st_mtime_ns, st.st_size)  # type: ignore[union-attr]
+
+
+@lru_cache(maxsize=4)
+def _header_facts(path: Path, mtime_ns: int, size: int) -> dict[str, object]:
     facts: dict[str, object] = {}
     check_gguf(path, facts)
-    return str(facts.get(TOKENIZER_KEY, "none")), list(facts.get(VOCABULARY_KEY, []))  # type: ignore[call-overload]
+    return facts
 
 
 def check_gguf(path: str | Path, facts: dict[str, object] | None = None) -> Path:
@@ -162,10 +191,8 @@ def _check(h: _Header, facts: dict[str, object] | None = None) -> None:
         shown = _short(key)
         vtype = h.number("<I", f"the value type of {shown}")
         value = h.value(vtype, shown, unique=key == VOCABULARY_KEY)
-        if facts is not None and key == TOKENIZER_KEY:
-            facts[key] = value
-        if facts is not None and key == VOCABULARY_KEY:
-            facts[key] = h.strings
+        if facts is not None:
+            facts[key] = h.strings if key == VOCABULARY_KEY else value
         if key == ALIGNMENT_KEY:
             if not isinstance(value, int) or value <= 0 or value & (value - 1):
                 raise h.fail(f"{ALIGNMENT_KEY} is {value!r}, not a power of two")
@@ -195,6 +222,11 @@ def _check(h: _Header, facts: dict[str, object] | None = None) -> None:
         if dims[0] % block:
             raise h.fail(f"tensor {name}'s rows of {dims[0]} are not whole blocks of {block}")
         extents.append((name, offset, elements // block * type_size))
+        if facts is not None:  # what gguf_info tells of the weights: parameters, the types of the matrices
+            facts[PARAMS_KEY] = int(facts.get(PARAMS_KEY, 0)) + elements  # type: ignore[call-overload]
+            if n_dims > 1:
+                types = facts.setdefault(MATRIX_TYPES_KEY, Counter())
+                types[GGMLQuantizationType(ttype).name] += 1  # type: ignore[index]
     data_start = -(-h.f.tell() // alignment) * alignment
     for name, offset, n_bytes in extents:
         if offset % alignment:

@@ -20,6 +20,7 @@ import numpy as np
 
 from .errors import WorkbenchError
 from .gguf_info import ModelInfo, inspect
+from .state import Rollback, rollback_for
 
 # llama.cpp's common_speculative_are_compatible constants
 VOCAB_MAX_SIZE_DIFFERENCE = 128
@@ -49,6 +50,9 @@ class LoadOptions:
     # ngram-cache's files in llama.cpp's format (-lcs / -lcd): read at load; the dynamic one is written back
     lookup_cache_static: str | None = None
     lookup_cache_dynamic: str | None = None
+    # draft with a model of another vocabulary, re-tokenising its drafts (drafters/cross_vocab.py) instead of
+    # refusing the pair
+    cross_vocab: bool = False
 
     def __post_init__(self) -> None:
         if self.n_ctx != 0 and self.n_ctx < 16:
@@ -127,6 +131,9 @@ class Model:
         self.n_ctx = int(llama_cpp.llama_n_ctx(self.llm.ctx))
         self.recurrent = bool(llama_cpp.llama_model_is_recurrent(self.llm.model)) or bool(
             llama_cpp.llama_model_is_hybrid(self.llm.model))
+        self.n_seq_max = 1
+        if self.recurrent:
+            self._spare_sequence()
         self._memory = llama_cpp.llama_get_memory(self.llm.ctx)
         self._batch = llama_cpp.llama_batch_init(self.options.n_batch, 0, 1)
         n = self.options.n_batch
@@ -140,10 +147,41 @@ class Model:
         self._piece_buf = ctypes.create_string_buffer(256)
         self.n_past = 0  # positions held in the KV cache
         self._closed = False
+        # A recurrent state cannot forget its last tokens: it is kept aside before a verify batch and put back
+        # after a rejection (engine/state.py). None for a KV cache, or when llama.cpp cannot save the state.
+        self.rollback: Rollback | None = None
+        self.rollback_problem = ""  # why a recurrent model has no rollback
+        if self.recurrent:
+            try:
+                self.rollback = rollback_for(self)
+                self.rollback.save()  # a probe: a state llama.cpp cannot save is found at load, not mid-run
+                self.rollback.take_seconds()
+            except WorkbenchError as e:
+                self.rollback, self.rollback_problem = None, str(e)
+
+    def _spare_sequence(self) -> None:
+        """Make the context again with a spare sequence, where CopyRollback keeps the state aside.
+        llama-cpp-python's Llama always makes a one-sequence context; a unified KV cache keeps a hybrid's
+        attention layers from splitting the context between the two sequences. If llama.cpp refuses, the
+        model keeps its context and rolls back with snapshots instead."""
+        from llama_cpp import _internals
+
+        params = self.llm.context_params
+        params.n_seq_max, params.kv_unified = 2, True
+        try:
+            context = _internals.LlamaContext(model=self.llm._model, params=params, verbose=False)
+        except ValueError:
+            params.n_seq_max, params.kv_unified = 1, False
+            return
+        self.llm._ctx.close()
+        self.llm._ctx = context
+        self.llm._stack.callback(context.close)
+        self.n_seq_max = 2
 
     # --- vocabulary -------------------------------------------------------------------------
-    def tokenize(self, text: str, add_bos: bool = True, special: bool = True) -> list[int]:
-        return self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)
+    def tokenize(self, text: str | bytes, add_bos: bool = True, special: bool = True) -> list[int]:
+        data = text.encode("utf-8") if isinstance(text, str) else text
+        return self.llm.tokenize(data, add_bos=add_bos, special=special)
 
     def piece(self, token: int) -> bytes:
         n = self._lib.llama_token_to_piece(self.vocab, token, self._piece_buf, len(self._piece_buf), 0, False)
@@ -210,7 +248,10 @@ class Model:
         return rows
 
     def truncate(self, n_keep: int) -> None:
-        """Forget every position from n_keep on (KV-cache rollback after rejected drafts)."""
+        """Forget every position from n_keep on (KV-cache rollback after rejected drafts). A recurrent state
+        can only be forgotten whole (n_keep 0): llama.cpp refuses a partial cut (engine/state.py rolls it back)."""
+        if self.recurrent and 0 < n_keep < self.n_past:
+            raise WorkbenchError(f"{self.info.name}: a recurrent state cannot be cut back to {n_keep} tokens")
         if n_keep < self.n_past or n_keep == 0:
             if not self._lib.llama_memory_seq_rm(self._memory, 0, n_keep, -1):
                 raise WorkbenchError(f"{self.info.name}: this model's state cannot be rolled back")
@@ -297,10 +338,17 @@ def vocab_facts_from_file(path: str | Path) -> VocabFacts:
                       add_eos=False, texts=tokens.__getitem__)
 
 
-def check_compatible_files(target: str | Path, draft: str | Path) -> None:
-    """llama.cpp's pair rules that metadata can settle, before any weights are loaded (seconds at most,
-    whatever the model size): vocabulary type, size, and the text of every token from id 5."""
-    check_compatible(vocab_facts_from_file(target), vocab_facts_from_file(draft))
+def pair_problem(target: VocabFacts, draft: VocabFacts, cross_vocab: bool) -> str | None:
+    """None for a pair llama.cpp would draft with; else the rule it fails, which refuses the pair unless
+    cross-vocabulary drafting was chosen (then the draft's text is translated: drafters/cross_vocab.py)."""
+    try:
+        check_compatible(target, draft)
+        return None
+    except IncompatibleModels as e:
+        if cross_vocab:
+            return str(e).removeprefix("incompatible pair: ")
+        raise IncompatibleModels(f"{e}; cross-vocabulary drafting can use it anyway, re-tokenising each draft "
+                                 "(--cross-vocab, or the Models tab's box)") from None
 
 
 def check_compatible(target: VocabFacts, draft: VocabFacts) -> None:
@@ -308,7 +356,7 @@ def check_compatible(target: VocabFacts, draft: VocabFacts) -> None:
     if target.vocab_type != draft.vocab_type:
         names = (VOCAB_TYPES.get(target.vocab_type, "unknown"), VOCAB_TYPES.get(draft.vocab_type, "unknown"))
         raise IncompatibleModels(f"incompatible pair: vocabulary types differ (the target's tokenizer is {names[0]}, "
-                                 f"the draft's {names[1]}): a draft model needs the target's vocabulary")
+                                 f"the draft's {names[1]})")
     for name in ("bos", "eos", "add_bos", "add_eos"):
         t, d = getattr(target, name), getattr(draft, name)
         if t != d:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -39,17 +40,19 @@ from .models import (
     LoadOptions,
     Model,
     VocabFacts,
-    check_compatible,
-    check_compatible_files,
     check_experts,
     expert_options,
+    pair_problem,
+    vocab_facts_from_file,
 )
 from .sampling import probabilities
 from .settings import DrafterName, LiveSettings, Settings, validate
+from .state import Rollback
 from .text import PieceDecoder
 from .transcript import Transcript
 from .verify import greedy_verify, speculative_verify
 
+STATE_NOTICE_STEPS = 24  # plain steps in a row chosen by adaptive K before it says drafting does not pay
 KPolicies = dict[tuple[str, str], "AdaptiveK | HeuristicK"]  # (adaptive mode, drafter) -> what it learnt
 
 
@@ -72,37 +75,40 @@ def load_warnings(target: ModelInfo, draft: ModelInfo | None) -> list[str]:
 class Engine:
     """A loaded target, an optional draft model, and the drafters that outlive a request."""
 
-    def __init__(self, target: Model, draft: Model | None = None) -> None:
+    def __init__(self, target: Model, draft: Model | None = None, cross_vocab: bool = False) -> None:
         self.target = target
         self.draft = draft
         self.experts = 0  # experts per token forced on the target; 0: the model's own count
         self.draft_experts = 0  # the same for the draft model
         self.warnings: list[str] = []  # things the user should know about this pair (memory, sizes)
         self.k_policies: KPolicies = {}  # what adaptive K learnt, kept across requests
+        # Why the draft model's drafts are translated from its own vocabulary (the llama.cpp rule the pair
+        # fails), or None when it shares the target's (drafters/cross_vocab.py)
+        self.cross_vocab: str | None = None
         if draft is not None:
-            check_compatible(VocabFacts.of(target), VocabFacts.of(draft))
-        # Why speculation is off for this target, if it is: a recurrent state cannot be cut back to
-        # the accepted prefix the way a KV cache can, so a rejected draft would corrupt it.
+            self.cross_vocab = pair_problem(VocabFacts.of(target), VocabFacts.of(draft), cross_vocab)
+        # Why speculation is off for this target, if it is: a recurrent state that llama.cpp cannot save
+        # cannot be restored after a rejected draft (engine/state.py)
         self.no_speculation: str | None = None
-        if target.recurrent or target.info.recurrent:
+        if target.recurrent and target.rollback is None:
             kind = "hybrid" if target.info.hybrid else "recurrent"
-            self.no_speculation = (f"{target.info.arch} is a {kind} architecture: its state cannot be rolled back "
-                                   "after a rejected draft, so speculation is off and it generates plainly")
-        self.drafters = DrafterSet(draft)
+            self.no_speculation = (f"{target.info.arch} is a {kind} architecture and {target.rollback_problem}: "
+                                   "speculation is off and it generates plainly")
+        self.drafters = DrafterSet(draft, target if self.cross_vocab else None)
         self._target_tokens: list[int] = []  # what the target's KV cache holds
         self._session: Session | None = None
 
     @classmethod
     def load(cls, target: str | Path, draft: str | Path | None = None, options: LoadOptions | None = None) -> Engine:
         warnings = load_warnings(inspect(target), inspect(draft) if draft else None)
-        if draft:
-            check_compatible_files(target, draft)  # before the weights: a wrong pair is refused in seconds
         options = options or LoadOptions()
+        if draft:  # before the weights: a wrong pair is refused in seconds
+            pair_problem(vocab_facts_from_file(target), vocab_facts_from_file(draft), options.cross_vocab)
         caches = DrafterSet.check_caches(options)  # a bad cache file is refused before any weights load
         t = Model(target, options)
         try:
             d = Model(draft, options) if draft else None
-            engine = cls(t, d)
+            engine = cls(t, d, options.cross_vocab)
             engine.drafters.use_caches(caches, options.lookup_cache_dynamic, t.n_vocab)
         except BaseException:
             t.close()
@@ -132,10 +138,11 @@ class Engine:
         old.close()
         if draft:
             self.draft, self.draft_experts = new, n
-            self.drafters.set_draft_model(new)
         else:
             self.target, self.experts = new, n
             self._target_tokens = []
+        if self.draft is not None and (draft or self.cross_vocab):  # a translating drafter holds the target too
+            self.drafters.set_draft_model(self.draft, self.target if self.cross_vocab else None)
         return time.perf_counter() - start
 
     def forget(self) -> None:
@@ -246,6 +253,11 @@ class Session:
         self._rng = np.random.default_rng(settings.snapshot().seed)
         self._finished = False
         self.gate = DraftGate()  # what each drafter's verdicts allow it to draft (engine/gate.py)
+        # a recurrent target's state costs per drafted step (seconds keeping it, seconds of the step), and how
+        # many steps in a row adaptive K chose plain decoding: to say when drafting cannot pay (_state_notice)
+        self._state_costs: deque[tuple[float, float]] = deque(maxlen=64)
+        self._plain_choices = 0
+        self._said_state = False
 
     @property
     def output(self) -> list[int]:
@@ -270,6 +282,8 @@ class Session:
         limit = min(len(held), len(want), target.n_past)
         while keep < limit and held[keep] == want[keep]:
             keep += 1
+        if target.recurrent and keep < target.n_past:
+            keep = 0  # a recurrent state is kept or read again whole
         start = time.perf_counter()
         target.truncate(keep)
         total, chunk = len(want) - keep, target.options.n_batch
@@ -360,6 +374,10 @@ class Session:
                 del proposal.tokens[k:]
             t1 = time.perf_counter()
             draft = proposal.tokens
+            rollback = target.rollback if draft and target.recurrent else None
+            kept = target.n_past
+            if rollback is not None:
+                rollback.save()  # a recurrent state cannot forget rejected drafts: keep it aside (engine/state.py)
             if s.verify == "sequential":  # one decode per token: plain decoding's own logits, batch-invariant
                 rows = [np.array(target.eval([t], logits="last")[-1]) for t in [self.context[-1], *draft]]
             else:
@@ -372,31 +390,70 @@ class Session:
                 n_acc, nxt = speculative_verify(draft, lambda i: probabilities(rows[i], params),  # noqa: B023
                                                 proposal.q, self._rng)
             t2 = time.perf_counter()
-            if policy:
-                policy.observe(len(draft), n_acc, t2 - t0)
-            if drafter is not None and draft:
-                engine.drafters.accept(drafter, n_acc)
-                if gate is not None:
-                    gate.verdict(proposal.source.value, len(draft), n_acc, k_max, t2 - t0)
-            elif gate is not None:
-                gate.plain_step(t2 - t0)
 
             new = [*draft[:n_acc], nxt]
             eog = next((i for i, t in enumerate(new) if target.is_eog(t)), None)
             if eog is not None:
                 new = new[:eog]
             self.context.extend(new)
-            target.truncate(len(self.context) - 1)
+            state_seconds = 0.0
+            if rollback is not None:
+                if len(self.context) - 1 < target.n_past:
+                    notice = self._restore(rollback, kept)
+                    if notice:
+                        yield notice
+                state_seconds = rollback.take_seconds()
+            else:
+                target.truncate(len(self.context) - 1)
             engine._target_tokens = self.context[:-1]
             produced += len(new)
+            cost = t2 - t0 + state_seconds  # what the step cost, the state's keeping included
+            if policy:
+                policy.observe(len(draft), n_acc, cost)
+            if drafter is not None and draft:
+                engine.drafters.accept(drafter, n_acc)
+                if gate is not None:
+                    gate.verdict(proposal.source.value, len(draft), n_acc, k_max, cost)
+            elif gate is not None:
+                gate.plain_step(cost)
+            if rollback is not None or (policy and target.rollback is not None):
+                yield from self._state_notice(policy, k, state_seconds, cost)
             yield from self._token_events(proposal, n_acc, nxt, len(new))
             yield StepEvent(self.step, proposal.source if draft else Source.TARGET, k_asked, len(draft), n_acc, len(new),
-                            t1 - t0, t2 - t1, time.perf_counter() - start)
+                            t1 - t0, t2 - t1, time.perf_counter() - start, state_seconds, proposal.n_source)
             self.step += 1
             if eog is not None:
                 # the end-of-generation token is not part of the output; drop it from the cache too
                 yield DoneEvent("eos", f"end of generation after {produced} tokens")
                 return
+
+    def _restore(self, rollback: Rollback, kept: int) -> NoticeEvent | None:
+        """Back to the state kept aside at `kept` tokens, then the accepted tokens again. If llama.cpp cannot
+        restore it, the context is read again from scratch and the session goes on plainly."""
+        try:
+            rollback.restore(self.context[kept:len(self.context) - 1])
+            return None
+        except WorkbenchError as e:
+            target = self.engine.target
+            target.truncate(0)
+            target.eval(self.context[:-1])
+            self.engine.no_speculation = f"{e}: speculation is off and it generates plainly"
+            return NoticeEvent(self.engine.no_speculation)
+
+    def _state_notice(self, policy: AdaptiveK | HeuristicK | None, k: int, state_seconds: float,
+                      cost: float) -> Iterator[NoticeEvent]:
+        """Say once when adaptive K finds that drafting does not pay on a recurrent target (restoring its state
+        costs more than the accepted tokens win): many steps in a row chose plain decoding."""
+        if state_seconds:
+            self._state_costs.append((state_seconds, cost))
+        self._plain_choices = self._plain_choices + 1 if isinstance(policy, AdaptiveK) and k == 0 else 0
+        if self._plain_choices == STATE_NOTICE_STEPS and self._state_costs and not self._said_state:
+            self._said_state = True
+            state = sum(c[0] for c in self._state_costs) / len(self._state_costs)
+            step = sum(c[1] for c in self._state_costs) / len(self._state_costs)
+            yield NoticeEvent(f"adaptive K stopped drafting: on this recurrent target, keeping and restoring the state "
+                              f"costs {1000 * state:.1f} ms of a {1000 * step:.1f} ms drafted step, more than drafting "
+                              "wins here (set K by hand to force it)")
 
     def _policy(self, s: Settings, drafter: DrafterName) -> AdaptiveK | HeuristicK | None:
         """The K policy the settings ask for. It lives in the engine, per drafter, so what it learnt about

@@ -62,6 +62,10 @@ class Stats:
         self.draft_seconds = 0.0
         self.verify_seconds = 0.0
         self.elapsed = 0.0
+        self.state_seconds = 0.0  # keeping a recurrent target's state aside and restoring it (engine/state.py)
+        self.n_state_steps = 0  # steps that paid for it (the drafting ones)
+        self.source_tokens = 0  # cross-vocabulary drafting: the draft model's own tokens behind the drafts
+        self.n_translated = 0  # and the target tokens they were translated into (drafted tokens of those steps)
         self.position_tries: list[int] = []  # how often draft position i was verified
         self.position_hits: list[int] = []  # how often it was accepted
         self.by_source: dict[Source, list[int]] = defaultdict(lambda: [0, 0])  # source -> [drafted, accepted]
@@ -81,6 +85,12 @@ class Stats:
         self.verify_seconds += e.verify_seconds
         self.elapsed = e.time
         self._recent.append(e)
+        if e.state_seconds:
+            self.state_seconds += e.state_seconds
+            self.n_state_steps += 1
+        if e.source_tokens:
+            self.source_tokens += e.source_tokens
+            self.n_translated += e.drafted
         if e.drafted == 0:
             return
         self.n_drafted_steps += 1
@@ -122,6 +132,28 @@ class Stats:
         return self.n_emitted / self.elapsed if self.elapsed > 0 else 0.0
 
     @property
+    def state_ms_per_step(self) -> float:
+        """Milliseconds a drafting step spent keeping and restoring a recurrent target's state."""
+        return 1000 * self.state_seconds / self.n_state_steps if self.n_state_steps else 0.0
+
+    @property
+    def source_per_token(self) -> float:
+        """Cross-vocabulary drafting: the draft model's tokens per target token it was translated into."""
+        return self.source_tokens / self.n_translated if self.n_translated else 0.0
+
+    def extra_lines(self) -> list[str]:
+        """The costs only some pairs pay: a recurrent target's state, cross-vocabulary translation."""
+        lines = []
+        if self.n_state_steps:
+            share = self.state_seconds / self.elapsed if self.elapsed else 0.0
+            lines.append(f"recurrent state kept and restored on {self.n_state_steps} drafting steps: "
+                         f"{self.state_ms_per_step:.2f} ms a step ({100 * share:.1f}% of decoding)")
+        if self.n_translated:
+            lines.append(f"cross-vocabulary: {self.source_tokens} draft-model tokens translated into "
+                         f"{self.n_translated} drafted target tokens ({self.source_per_token:.2f} each)")
+        return lines
+
+    @property
     def position_acceptance(self) -> list[float]:
         return [h / t if t else 0.0 for h, t in zip(self.position_hits, self.position_tries, strict=True)]
 
@@ -161,6 +193,10 @@ class Stats:
             "decode_seconds": self.elapsed,
             "draft_seconds": self.draft_seconds,
             "verify_seconds": self.verify_seconds,
+            "state_seconds": self.state_seconds,
+            "state_ms_per_step": self.state_ms_per_step,
+            "source_tokens": self.source_tokens,
+            "translated_tokens": self.n_translated,
             "prompt_tokens": self.prompt_tokens,
             "prompt_seconds": self.prompt_seconds,
             "position_acceptance": self.position_acceptance,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -156,7 +156,8 @@ class LiveScreen(RunScreen):
         self.apply_setting(message.name, message.value)
 
     # --- models and presets -----------------------------------------------------------------------
-    def load_models(self, target: str, draft: str = "", autostart: bool = False) -> None:
+    def load_models(self, target: str, draft: str = "", autostart: bool = False, cross_vocab: bool | None = None) -> None:
+        """Load a pair in the background; `cross_vocab` (None: as before) lets a draft of another vocabulary in."""
         if not target:
             self.notify("give a target model path (or 'embedded')", severity="error")
             return
@@ -167,6 +168,8 @@ class LiveScreen(RunScreen):
             self.notify("a pair is loading: wait for it", severity="warning")
             return
         self._loading = (target, draft)
+        if cross_vocab is not None:
+            self.load_options = replace(self.load_options, cross_vocab=cross_vocab)
         self.loading_pair = True
         self.query_one(ModelsPanel).load(target, draft, self.load_options, autostart)
 
@@ -208,7 +211,7 @@ class LiveScreen(RunScreen):
     @on(ModelsPanel.ApplyPreset)
     def _on_models_panel(self, message: ModelsPanel.Load | ModelsPanel.ApplyPreset) -> None:
         if isinstance(message, ModelsPanel.Load):
-            self.load_models(message.target, message.draft)
+            self.load_models(message.target, message.draft, cross_vocab=message.cross_vocab)
         else:
             self.apply_preset(message.name)
 
@@ -380,7 +383,8 @@ class LiveScreen(RunScreen):
             ctx_size=e.target.n_ctx, batch_size=o.n_batch,
             flash_attn={True: "on", False: "off"}.get(o.flash_attn, "auto"),  # type: ignore[arg-type]
             arch=e.target.info.arch, draft_arch=e.draft.info.arch if e.draft else None,
-            lookup_cache_static=o.lookup_cache_static, lookup_cache_dynamic=o.lookup_cache_dynamic)
+            lookup_cache_static=o.lookup_cache_static, lookup_cache_dynamic=o.lookup_cache_dynamic,
+            cross_vocab=e.cross_vocab is not None)
 
     def action_export(self) -> None:
         """Show the llama-server command for what is in force, to copy (c)."""

@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.suggester import Suggester
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from ... import presets
 from ..messages import EngineLoaded, LoadFailed
@@ -62,9 +62,9 @@ class ModelsPanel(VerticalScroll):
     # field styles: .sidebar-panel in workbench.tcss
 
     class Load(Message):
-        def __init__(self, target: str, draft: str) -> None:
+        def __init__(self, target: str, draft: str, cross_vocab: bool = False) -> None:
             super().__init__()
-            self.target, self.draft = target, draft
+            self.target, self.draft, self.cross_vocab = target, draft, cross_vocab
 
     class ApplyPreset(Message):
         def __init__(self, name: str) -> None:
@@ -81,6 +81,11 @@ class ModelsPanel(VerticalScroll):
         yield Input(placeholder="path/to/target.gguf", suggester=PathSuggester(), id="target-path")
         yield Label("draft model (optional)")
         yield Input(placeholder="path/to/draft.gguf", suggester=PathSuggester(), id="draft-path")
+        # what llama.cpp refuses: a draft with another vocabulary, its drafts re-tokenised (drafters/cross_vocab.py)
+        yield Checkbox("cross-vocabulary draft", id="cross-vocab",
+                       tooltip="draft with a model of another vocabulary: each draft is turned into text and "
+                               "re-tokenised for the target (a tokenisation per step; greedy output stays the "
+                               "target's own)")
         yield Button("Load", id="load", variant="primary")
         yield Static("no model loaded", id="facts", classes="facts")
         yield Label("preset")
@@ -90,9 +95,10 @@ class ModelsPanel(VerticalScroll):
         yield Input(placeholder="name", id="preset-name")
         yield Button("Save preset", id="save-preset")
 
-    def show_paths(self, target: str, draft: str) -> None:
+    def show_paths(self, target: str, draft: str, cross_vocab: bool = False) -> None:
         self.query_one("#target-path", Input).value = target
         self.query_one("#draft-path", Input).value = draft
+        self.query_one("#cross-vocab", Checkbox).value = cross_vocab
 
     def show_facts(self, text: str) -> None:
         self.query_one("#facts", Static).update(text)
@@ -103,7 +109,7 @@ class ModelsPanel(VerticalScroll):
         A daemon thread, not a Textual worker: a load cannot be cut short inside llama.cpp, and the executor
         behind thread workers is joined when the app ends, so quitting during a big model's load would wait
         for all of it (docs/architecture.md; launch.run leaves such a thread behind)."""
-        self.show_paths(target, draft)
+        self.show_paths(target, draft, options.cross_vocab)
         screen = self.screen
         threading.Thread(target=_load, args=(screen, target, draft, options, autostart), name="load",
                          daemon=True).start()
@@ -117,12 +123,17 @@ class ModelsPanel(VerticalScroll):
         lines = [f"[b]target[/b] {e.target.info.summary()}",
                  f"  {e.target.info.file_size / 2**20:.0f} MiB, context {e.target.n_ctx}"]
         if e.draft is not None:
+            pair = (f"cross-vocabulary ({e.cross_vocab}): drafts are re-tokenised" if e.cross_vocab else
+                    f"compatible (same vocabulary, {e.target.n_vocab} tokens)")
             lines += [f"[b]draft[/b] {e.draft.info.summary()}", f"  {e.draft.info.file_size / 2**20:.0f} MiB",
-                      f"[b]pair[/b] compatible (same vocabulary, {e.target.n_vocab} tokens)"]
+                      f"[b]pair[/b] {pair}"]
         else:
             lines.append("[b]draft[/b] none (lookup, suffix and cascade still work)")
         if e.no_speculation:
             lines.append(f"[b]note[/b] {e.no_speculation}")
+        elif e.target.recurrent:
+            lines.append(f"[b]note[/b] {e.target.info.arch} has a recurrent state: it is kept aside before each "
+                         "verify and restored after a rejection (state= in the status line is what that costs)")
         if problem:
             lines.append(f"\n[b]last load failed[/b]: {problem}")
         self.show_facts("\n".join(lines))
@@ -135,7 +146,8 @@ class ModelsPanel(VerticalScroll):
     def _load(self, event: Message) -> None:
         event.stop()
         self.post_message(self.Load(self.query_one("#target-path", Input).value.strip(),
-                                    self.query_one("#draft-path", Input).value.strip()))
+                                    self.query_one("#draft-path", Input).value.strip(),
+                                    self.query_one("#cross-vocab", Checkbox).value))
 
     @on(Button.Pressed, "#apply-preset")
     def _apply(self) -> None:

@@ -37,22 +37,24 @@ CASCADE_ORDER: tuple[DrafterName, ...] = ("lookup", "suffix", "draft")
 class DrafterSet:
     """The drafters of one engine, by name ('none' has none)."""
 
-    def __init__(self, draft_model: Model | None = None) -> None:
+    def __init__(self, draft_model: Model | None = None, translate_to: Model | None = None) -> None:
         self._base: dict[str, Drafter] = {
             "lookup": LookupDrafter(), "suffix": SuffixDrafter(), "ngram-simple": NgramSimpleDrafter(),
             "ngram-map-k": NgramMapDrafter(key_only=True), "ngram-map-k4v": NgramMapDrafter(key_only=False),
             "ngram-mod": NgramModDrafter(), "ngram-cache": NgramCacheDrafter()}
         self._chains: dict[str, ChainDrafter] = {}
         self.cascade = CascadeDrafter([])
-        self.set_draft_model(draft_model)
+        self.set_draft_model(draft_model, translate_to)
 
-    def set_draft_model(self, model: Model | None) -> None:
-        """Use `model` as the draft drafter (None: no draft model); the cascade and chains follow."""
-        from .draft_model import DraftModelDrafter  # it needs llama_cpp; the n-gram drafters do not
+    def set_draft_model(self, model: Model | None, translate_to: Model | None = None) -> None:
+        """Use `model` as the draft drafter (None: no draft model); the cascade and chains follow. With
+        `translate_to` (the target), the draft model has another vocabulary and its drafts are translated."""
+        from .cross_vocab import CrossVocabDrafter  # they need llama_cpp; the n-gram drafters do not
+        from .draft_model import DraftModelDrafter
 
         self._base.pop("draft", None)
         if model is not None:
-            self._base["draft"] = DraftModelDrafter(model)
+            self._base["draft"] = CrossVocabDrafter(model, translate_to) if translate_to else DraftModelDrafter(model)
         self.cascade = CascadeDrafter([self._base[n] for n in CASCADE_ORDER if n in self._base])
         self._chains = {}
 

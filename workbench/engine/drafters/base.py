@@ -29,6 +29,8 @@ class Proposal:
     # The draft distribution q for each token when the drafter sampled from one (a draft model at
     # temperature > 0); None means every token is a point mass, as for lookup and suffix drafts.
     q: list[np.ndarray] | None = None
+    # a draft translated from another vocabulary: how many of the draft model's own tokens it came from
+    n_source: int = 0
 
     def __len__(self) -> int:
         return len(self.tokens)

@@ -52,6 +52,8 @@ class DraftModelDrafter(Drafter):
         limit = min(len(self._cached), len(context) - 1)
         while keep < limit and self._cached[keep] == context[keep]:
             keep += 1
+        if self.model.recurrent and keep < self.model.n_past:
+            keep = 0  # a recurrent state is kept or read again whole (propose() puts it back after drafting)
         self.model.truncate(keep)
         del self._cached[keep:]
         return keep
@@ -80,6 +82,18 @@ class DraftModelDrafter(Drafter):
         if k <= 0:
             return Proposal([], self.source)
         logits = self._sync(context)
+        rollback = self.model.rollback if self.model.recurrent else None
+        if rollback is not None:  # a recurrent draft cannot forget its drafts: keep its state at `context` aside
+            rollback.save()
+        try:
+            return self._draft(logits, k, params, rng)
+        finally:
+            if rollback is not None:
+                rollback.restore([])
+                rollback.take_seconds()
+                del self._cached[len(context):]
+
+    def _draft(self, logits: np.ndarray, k: int, params: DraftParams, rng: np.random.Generator) -> Proposal:
         sampling = params.sampling
         tokens: list[int] = []
         qs: list[np.ndarray] | None = None if sampling.greedy else []
