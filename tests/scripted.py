@@ -1,9 +1,14 @@
-"""A fixed, model-free stream of engine events: every source and fate, a settings change, a stop.
-Deterministic content for snapshot tests of the app."""
+"""A fixed, model-free stream of engine events: every source and fate, a settings change, a stop; and a
+recording of a draft-model run made from such a stream. Deterministic content for snapshot tests of the app."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from pathlib import Path
+
 from workbench.engine.events import DoneEvent, Event, Fate, PromptEvent, SettingsEvent, Source, StepEvent, TokenEvent
+from workbench.engine.record import Recorder
+from workbench.engine.settings import Settings
 
 # (source, accepted pieces, rejected pieces, target piece)
 STEPS = [
@@ -35,13 +40,34 @@ CHAIN_STEPS = [
 ]
 
 
-def scripted_events(steps: list | None = None) -> list[Event]:
+# a draft-model run under adaptive K: steps fully accepted, partly, and one with nothing accepted
+DRAFT_STEPS = [
+    (Source.TARGET, [], [], " The"),
+    (Source.DRAFT, [" meeting", " was"], [" held"], " moved"),
+    (Source.DRAFT, [" to", " Thursday"], [], " because"),
+    (Source.DRAFT, [], [" the", " team"], " two"),
+    (Source.DRAFT, [" of", " the", " speakers", " could"], [], " not"),
+    (Source.DRAFT, [" attend", " on"], [" the"], " Tuesday"),
+    (Source.DRAFT, ["."], [" The", " new"], " Please"),
+    (Source.DRAFT, [" update", " your"], [], " calendars"),
+    (Source.DRAFT, [" and"], [" let", " me"], " reply"),
+    (Source.DRAFT, [" if", " the", " new", " time"], [], " does"),
+    (Source.DRAFT, [" not", " work"], [" for"], "."),
+]
+
+_CHANGE = (6, {"draft_max": 2})
+_DONE = DoneEvent("stopped", "stopped after 31 tokens")
+
+
+def scripted_events(steps: list | None = None, change: tuple[int, dict] | None = _CHANGE,
+                    done: DoneEvent = _DONE) -> list[Event]:
+    """The steps' events: a settings `change` (step, changes) before that step, unless None; `done` last."""
     events: list[Event] = [PromptEvent(42, 0.05)]
     token_id = 1000
     t = 0.0
     for step, (source, accepted, rejected, own) in enumerate(steps or STEPS):
-        if step == 6:
-            events.append(SettingsEvent(step, {"draft_max": 2}))
+        if change and step == change[0]:
+            events.append(SettingsEvent(step, change[1]))
         for i, piece in enumerate(accepted):
             events.append(TokenEvent(token_id, piece, source, Fate.ACCEPTED, step, i))
             token_id += 1
@@ -54,5 +80,20 @@ def scripted_events(steps: list | None = None) -> list[Event]:
         token_id += 1
         t += 0.02 + 0.01 * drafted
         events.append(StepEvent(step, source, 4, drafted, len(accepted), len(accepted) + 1, 0.004 * drafted, 0.016, t))
-    events.append(DoneEvent("stopped", "stopped after 31 tokens"))
+    events.append(done)
     return events
+
+
+def draft_recording(folder: Path) -> Path:
+    """A recording written by the app's own Recorder from scripted events: a draft-model run under adaptive K
+    (header settings as a live run writes them), so no model is needed and the content is the same every time.
+    Only the recorded times `t` (the replay's pacing, from the wall clock) vary: step through it to be exact."""
+    path = folder / "draft-auto.jsonl"
+    settings = Settings(drafter="draft", adaptive="auto", draft_max=32)
+    recorder = Recorder(path, {"prompt": "Write a short note moving the meeting to Thursday.",
+                               "models": {"target": "tiny-target.gguf", "draft": "tiny-draft.gguf"},
+                               "settings": asdict(settings)})
+    for event in scripted_events(DRAFT_STEPS, change=None, done=DoneEvent("eos", "end of generation after 31 tokens")):
+        recorder.add(event)
+    recorder.close()
+    return path

@@ -157,7 +157,8 @@ async def test_a_replay_shows_the_recorded_settings_and_its_state(tiny_target, t
             "auto", "-n", "30", "-p", PROMPT, "--record", str(rec))
     assert r.returncode == 0, r.stderr
     recorded = load(rec)
-    app = WorkbenchApp(ReplayScreen(recorded.header, recorded.events, speed=0.05))
+    # slow enough that the ~10 ms recording cannot finish before the test pauses it, even on a busy machine
+    app = WorkbenchApp(ReplayScreen(recorded.header, recorded.events, speed=0.001))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         replay = app.main
@@ -176,3 +177,32 @@ async def test_a_replay_shows_the_recorded_settings_and_its_state(tiny_target, t
         while replay.running:
             await pilot.pause(0.05)
         assert len(replay.transcript.steps) == steps  # played again, whole
+
+
+async def test_opening_a_replay_warns_of_nothing_and_a_changed_setting_is_refused(tmp_path):
+    """The sidebar's own reports (each Select says its value when it mounts, a field left unchanged) ask for
+    nothing, so they bring no "this is a replay" warning; a value the user changes does, and is put back."""
+    from scripted import draft_recording
+    from textual.widgets import Input, Select
+
+    recorded = load(draft_recording(tmp_path))
+    app = WorkbenchApp(ReplayScreen(recorded.header, recorded.events, speed=0.05))
+    seen: list[str] = []
+    hook = lambda m: isinstance(m, Notify) and seen.append(str(m.notification.message))  # noqa: E731
+    async with app.run_test(size=(100, 30), message_hook=hook) as pilot:
+        await pilot.pause(0.3)
+        assert app.query_one("#drafter", Select).value == "draft" and seen == []
+        field = app.query_one("#temperature", Input)
+        field.focus()
+        await pilot.pause()
+        app.query_one(TokenStream).focus()  # left as it was
+        await pilot.pause()
+        assert seen == []
+        field.focus()
+        field.value = "0.7"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert any("this is a replay" in n for n in seen) and field.value == "0.00"
+        app.query_one(TokenStream).focus()  # leaving the field put back asks nothing again
+        await pilot.pause()
+        assert sum("this is a replay" in n for n in seen) == 1

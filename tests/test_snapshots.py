@@ -1,13 +1,19 @@
-"""Snapshots of the main screen at a fixed size, in two themes, with scripted (deterministic) content."""
+"""Snapshots of the run screens (live, and a replay of a recording) at fixed sizes, with scripted (deterministic) content."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from scripted import CHAIN_STEPS, scripted_events
+from scripted import CHAIN_STEPS, draft_recording, scripted_events
+from textual.widgets._toast import Toast
 
 from workbench.app.app import WorkbenchApp
 from workbench.app.screens.live import LiveScreen
+from workbench.app.screens.replay import ReplayScreen
+from workbench.app.widgets.stream import TokenStream
 from workbench.engine.events import PromptProgressEvent
+from workbench.engine.record import load
 from workbench.engine.settings import Settings
 
 SIZES = [(80, 24), (160, 45)]
@@ -112,3 +118,55 @@ def test_loading_shows_where_the_eye_is(snap_compare, size):
         await pilot.pause()
 
     assert snap_compare(chain_app(), terminal_size=size, run_before=loading)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_replay_of_a_draft_model_recording(snap_compare, size, tmp_path):
+    """A replay played to its end: the recorded settings (drafter=draft, K=auto<=32) in the sidebar and the
+    status line, not the defaults; the draft model's accepted and rejected tokens (rejected shown) in its colour."""
+    recorded = load(draft_recording(tmp_path))
+    assert recorded.problem is None and recorded.header["settings"]["drafter"] == "draft"
+    app = WorkbenchApp(ReplayScreen(recorded.header, recorded.events, name="draft-auto.jsonl"), theme="workbench-dark")
+
+    async def played(pilot) -> None:
+        await pilot.pause()
+        pilot.app.animation_level = "none"
+        replay = pilot.app.main
+        replay.clock.paused = True  # from here the test steps, not the 20 Hz clock
+        while not replay.clock.finished:
+            replay.action_step()
+        # directly, not F7, whose "rejected drafts shown" toast would be in the picture
+        pilot.app.query_one(TokenStream).set_show_rejected(True)
+        replay.view.drain()
+        await pilot.pause()
+        replay.view.replot()
+        await pilot.pause()
+        assert "drafter=draft" in replay.status_line() and "K=auto<=32" in replay.status_line()
+        assert not pilot.app.screen.query(Toast)  # opening a replay warns of nothing
+
+    assert snap_compare(app, terminal_size=size, run_before=played)
+
+
+def screen_text(app: WorkbenchApp) -> str:
+    """What the terminal shows: the screenshot's SVG less the ids Rich makes unique to each export."""
+    return re.sub(r"terminal-[-\w]+", "", app.export_screenshot())
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_an_expired_notification_has_left_the_screen(snap_compare, size):
+    """The picture after a short toast expired: the chain run as it was before it (the same as the mid-demo
+    snapshot), with no toast and nothing of it left behind. A snapshot renders the whole screen afresh, so it
+    cannot see a frame the terminal missed; test_app's Pilot test checks what made those frames go missing."""
+
+    async def expired(pilot) -> None:
+        await feed_chain(pilot)
+        pilot.app.animation_level = "none"
+        before = screen_text(pilot.app)
+        pilot.app.notify("a short notice", timeout=0.5)
+        await pilot.pause(0.1)
+        assert pilot.app.screen.query(Toast) and screen_text(pilot.app) != before  # it was on screen
+        await pilot.pause(1.5)
+        assert not pilot.app.screen.query(Toast)
+        assert screen_text(pilot.app) == before  # the screen as it was, nothing of the toast left
+
+    assert snap_compare(chain_app(), terminal_size=size, run_before=expired)

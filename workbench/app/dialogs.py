@@ -30,8 +30,8 @@ HELP = """\
 |---|---|
 | F2 | run: generate from the prompt |
 | F3 | stop at the next step |
-| F4 | continue the current run |
-| F5 | baseline: plain decoding on the same prompt, for the speedup |
+| F4 | more: continue the current run |
+| F5 | plain: measure plain decoding on the same prompt, the baseline of the speedup |
 | F6 | clear the stream |
 | F7 | show or hide rejected draft tokens (hidden: a · marks where a draft was rejected) |
 | F8 | save the transcript (also saved on exit) |

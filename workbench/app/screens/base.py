@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -23,6 +23,8 @@ from ..widgets.livetext import LiveText
 from ..widgets.models import ModelsPanel
 from ..widgets.stream import TokenStream
 from ..widgets.system import SystemPanel
+
+WIDE_FOOTER = 120  # columns from which the footer has room for its spacing and the palette hint
 
 
 class RunScreen(Screen[None]):
@@ -48,6 +50,16 @@ class RunScreen(Screen[None]):
             yield RunView(self._prompt, id="center")
         yield LiveText(id="status")
         yield Footer()
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Below WIDE_FOOTER columns the footer is compact and leaves out the palette hint, so that every function
+        key, F1 Help included, fits in 80 columns (ctrl+p still opens the palette; the help lists it)."""
+        footer = self.query_one(Footer)
+        narrow = event.size.width < WIDE_FOOTER
+        if footer.compact != narrow:
+            footer.compact = narrow
+            footer.show_command_palette = not narrow
+            footer.refresh(recompose=True)
 
     def on_mount(self) -> None:
         self.view = self.query_one(RunView)

@@ -10,7 +10,7 @@ from textual.binding import Binding
 
 from ...engine.errors import WorkbenchError
 from ...engine.events import Event, SettingsEvent
-from ...engine.settings import LiveSettings, Settings
+from ...engine.settings import LiveSettings, Settings, validate
 from ..replay_clock import ReplayClock
 from ..widgets.controls import ControlsPanel
 from ..widgets.models import ModelsPanel
@@ -40,7 +40,9 @@ class ReplayScreen(RunScreen):
         recorded = header.get("settings")
         self._recorded = {k: v for k, v in recorded.items() if k in Settings.__dataclass_fields__} \
             if isinstance(recorded, dict) else {}
-        super().__init__(LiveSettings(), str(header.get("prompt", "")))
+        # Composed with the recorded settings, not the defaults: a Select reports its first value when it
+        # mounts, after on_mount, and that report must not carry a default over the recorded value.
+        super().__init__(self._recorded_settings(), str(header.get("prompt", "")))
         self.clock = ReplayClock(events, speed)
         self.replay_name = name
         self.problem = problem  # where a damaged recording stops, said once it is open
@@ -62,13 +64,26 @@ class ReplayScreen(RunScreen):
         if self.problem:  # markup off: the line quotes recorded text
             self.notify(self.problem, severity="warning", timeout=10, markup=False)
 
-    def _restore_settings(self) -> None:
-        self.settings = LiveSettings()
+    def _recorded_settings(self) -> LiveSettings:
+        settings = LiveSettings()
         try:
-            self.settings.update(**self._recorded)
+            settings.update(**self._recorded)
         except WorkbenchError:
             pass  # a recording from another version: show its events anyway
+        return settings
+
+    def _restore_settings(self) -> None:
+        self.settings = self._recorded_settings()
         self.show_settings()
+
+    def _in_force(self, name: str, value: str | float) -> bool:
+        """Whether a sidebar field asks for the value already in force: a field left without a change, a
+        Select reporting the value it mounted with. The user asked for nothing, so no warning is due."""
+        current = self.n_predict if name == "n_predict" else getattr(self.settings.snapshot(), name, None)
+        try:
+            return validate(name, value) == current
+        except WorkbenchError:
+            return False
 
     def _play(self, events: list[Event]) -> None:
         """Feed events to the view; recorded settings changes move the sidebar as they did in the run."""
@@ -93,8 +108,13 @@ class ReplayScreen(RunScreen):
 
     @on(ControlsPanel.Apply)
     def _on_apply(self, message: ControlsPanel.Apply) -> None:
+        if message.value == "" or self._in_force(message.name, message.value):
+            self.show_settings()  # the field shows the recorded value again, if it was emptied
+            return
         self.notify("this is a replay: the settings show what the recording used", severity="warning", timeout=3)
-        self.show_settings()
+        # forced, as the live screen puts back a refused value: the field still has focus, and leaving it
+        # would otherwise ask again (a second warning)
+        self.query_one(ControlsPanel).show(self.settings.snapshot(), self.n_predict, force=message.name)
 
     def action_run(self) -> None:
         self.notify("this is a replay: no model is loaded (space pauses, n steps, r restarts)", severity="warning")

@@ -153,4 +153,6 @@ class ControlsPanel(VerticalScroll):
 
     @on(Select.Changed)
     def _selected(self, event: Select.Changed) -> None:
+        if event.value != event.select.value:
+            return  # stale: a Select reports its first value after mounting, when the screen has already set it
         self.post_message(self.Apply(event.select.id or "", str(event.value)))

@@ -71,13 +71,39 @@ class Plots(Grid):
             self._positions(data)
 
     @staticmethod
-    def _ticks(widget: CachedPlot, plt, hi: float, whole: bool = False) -> None:  # noqa: ANN001 (plotext's Plot)
+    def _ticks(widget: CachedPlot, plt, hi: float, whole: bool = False) -> int:  # noqa: ANN001 (plotext's Plot)
         """Round y ticks from 0 to hi (plotext's own split the range into thirds: 12.9, 19.4, 32.3), no more
-        than the plot's rows hold two apart (two ticks on one row would leave plotext to pick one)."""
+        than the plot's rows hold two apart (two ticks on one row would leave plotext to pick one). Returns
+        the columns left for the data, inside the frame and the y tick labels."""
         rows = widget.size.height - 5  # title, frame, x ticks, x label
         ticks = nice_ticks(hi, whole, most=max(2, min(5, (rows + 2) // 2)))
+        labels = [f"{t:g}" for t in ticks]
         plt.ylim(0, ticks[-1])
-        plt.yticks(ticks, [f"{t:g}" for t in ticks])
+        plt.yticks(ticks, labels)
+        return widget.size.width - max(map(len, labels)) - 2  # the labels, the axis and the right frame
+
+    @staticmethod
+    def _xticks(plt, lo: float, hi: float, columns: int, whole: bool = False) -> None:  # noqa: ANN001
+        """Round x ticks over lo..hi, as many as fit apart (plotext's own are the range split evenly:
+        1.0 3.2 5.5 7.8 10.0 steps, 0.02 0.14 0.26 seconds)."""
+        if hi <= lo:  # one point: its own tick, and plotext's range around it
+            plt.xticks([lo], [tick_label(lo)])
+            return
+        ticks = axis_ticks(lo, hi, columns, whole)
+        plt.xlim(lo, hi)
+        plt.xticks(ticks, [tick_label(t) for t in ticks])
+
+    @staticmethod
+    def _categories(plt, categories: range, values: list[float], columns: int) -> None:  # noqa: ANN001
+        """Bars over whole-number categories, an empty one kept in its place, each labelled by its number (or
+        every 2nd, 5th ... when the labels would not fit). Given strings, plotext numbers the bars 1..n and
+        labels what it has room for (1 4 7 10 13 18), and a missing category simply is not there."""
+        # half a category wide: at five columns a category, plotext's default 0.8 runs neighbours into one bar
+        plt.bar(list(categories), values, width=0.5)
+        lo, hi = categories[0] - 0.5, categories[-1] + 0.5  # half a bar's room either side
+        ticks = axis_ticks(lo, hi, columns, whole=True)
+        plt.xlim(lo, hi)
+        plt.xticks(ticks, [tick_label(t) for t in ticks])
 
     def _prepare(self, name: str, title: str):  # noqa: ANN202 (plotext's untyped Plot)
         widget = self.query_one(f"#plot-{name}", CachedPlot)
@@ -92,7 +118,8 @@ class Plots(Grid):
         if data.acceptance:
             x, y = zip(*data.acceptance, strict=True)
             plt.plot(x, y, marker="braille")
-            self._ticks(widget, plt, 100)
+            columns = self._ticks(widget, plt, 100)
+            self._xticks(plt, x[0], x[-1], columns, whole=True)
             plt.xlabel("step")
             for step in data.marks:
                 if x[0] <= step <= x[-1]:
@@ -109,24 +136,26 @@ class Plots(Grid):
             for t in data.time_marks:
                 if x[0] <= t <= x[-1]:
                     plt.vline(t)
-            self._ticks(widget, plt, max(max(y), data.baseline or 0) * 1.05 + 1)
+            columns = self._ticks(widget, plt, max(max(y), data.baseline or 0) * 1.05 + 1)
+            self._xticks(plt, x[0], x[-1], columns)
             plt.xlabel("seconds")
         widget.changed()
 
     def _lengths(self, data: PlotData) -> None:
-        widget, plt = self._prepare("lengths", "accepted/step")
+        widget, plt = self._prepare("lengths", "steps by tokens accepted")
         if data.lengths:
-            keys = sorted(data.lengths)
-            plt.bar([str(k) for k in keys], [data.lengths[k] for k in keys])
-            self._ticks(widget, plt, max(data.lengths.values()), whole=True)
-            plt.xlabel("tokens accepted in a step (steps)")
+            columns = self._ticks(widget, plt, max(data.lengths.values()), whole=True)
+            # from 0 (a step whose whole draft was refused) to the most accepted, the empty ones kept
+            categories = range(0, max(data.lengths) + 1)
+            self._categories(plt, categories, [data.lengths[k] for k in categories], columns)
+            plt.xlabel("tokens accepted")  # plotext drops a label wider than the plot (24 columns at 80)
         widget.changed()
 
     def _positions(self, data: PlotData) -> None:
         widget, plt = self._prepare("positions", "accept % by position")
         if data.positions:
-            plt.bar([str(i + 1) for i in range(len(data.positions))], [100 * p for p in data.positions])
-            self._ticks(widget, plt, 100)
+            columns = self._ticks(widget, plt, 100)
+            self._categories(plt, range(1, len(data.positions) + 1), [100 * p for p in data.positions], columns)
             plt.xlabel("draft position")
         widget.changed()
 
@@ -145,3 +174,39 @@ def nice_ticks(hi: float, whole: bool = False, most: int = 5) -> list[float]:
             if math.ceil(hi / step) + 1 <= most:
                 return [round(i * step, 6) for i in range(math.ceil(hi / step - 1e-9) + 1)]
     return [0.0, hi]
+
+
+def axis_ticks(lo: float, hi: float, columns: int, whole: bool = False) -> list[float]:
+    """The multiples of the smallest round step (1, 2 or 5 times a power of ten; whole numbers only when
+    `whole`) that lie in lo..hi, drawn across `columns`, that leave about three spaces between labels (closer,
+    0.05 0.1 0.15 reads as one number); one space will do when three would leave a single tick."""
+    import math
+
+    span = hi - lo
+    if span <= 0:
+        return [lo]
+    kept = [lo]  # what a plot too narrow for any spacing shows: one tick
+    two: list[float] = []  # the last two or more ticks that fit a space apart, should three spaces leave one
+    for exponent in range(math.floor(math.log10(span)) - 2, 16):
+        for m in (1, 2, 5):
+            step = m * 10.0 ** exponent
+            if whole and step < 1:
+                continue
+            first, last = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
+            ticks = [round(i * step, 6) for i in range(first, last + 1)]
+            if not ticks:  # the step outgrew the range: the last single tick it had
+                return two or kept
+            apart = columns * step / span - max(len(tick_label(t)) for t in ticks)  # columns between labels
+            if len(ticks) == 1:
+                return two or ticks
+            if apart >= 3:
+                return ticks
+            if apart >= 1:
+                two = ticks
+            kept = ticks[:1]
+    return two or kept
+
+
+def tick_label(value: float) -> str:
+    """A tick's number as short as it is: 3, 0.25, 1200 (no 3.0, no 1.2e+03)."""
+    return f"{value:.6f}".rstrip("0").rstrip(".") or "0"
