@@ -287,3 +287,16 @@ def test_draft_min_drops_drafts_shorter_than_it(engine, plain):
     t = engine.generate(prompt, 48, drafter="draft", draft_max=8, p_min=0.3, draft_min=3)
     assert all(s.drafted == 0 or s.drafted >= min(3, s.k) for s in t.steps)  # (K may be smaller at the end)
     assert t.emitted_ids == plain[prompt].emitted_ids
+
+
+@pytest.mark.parametrize("drafter", DRAFTERS)
+def test_forget_leaves_no_memory_of_earlier_requests(engine, drafter):
+    """Benchmarks repeat a prompt after engine.forget(): a drafter that kept its memory across requests (suffix,
+    ngram-mod's table, ngram-cache's dynamic cache) would draft the earlier repetition's output."""
+    runs = []
+    for _ in range(2):
+        engine.forget()
+        engine.k_policies.clear()
+        t = engine.generate(PROMPTS[0], 40, draft_gate="off", **sized(drafter, 4))
+        runs.append([(s.drafted, s.accepted) for s in t.steps])
+    assert runs[0] == runs[1]

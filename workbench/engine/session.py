@@ -149,8 +149,7 @@ class Engine:
         """Drop what the suffix cache learned from earlier requests (benchmarks compare runs from scratch)."""
         if self._session is not None:
             self._session.finish()  # so its output is not added after the memory was emptied
-        for drafter in self.drafters:
-            drafter.forget()
+        self.drafters.forget()
 
     def available(self, drafter: str) -> str | None:
         """None if `drafter` can run here, else why not."""

@@ -108,6 +108,13 @@ class DrafterSet:
         for drafter in self:
             drafter.accept(n_accepted, is_other=drafter is not used)
 
+    def forget(self) -> None:
+        """Drop what every drafter learnt across requests, the cascade's and chains' ratings of their members too."""
+        for view in (self.cascade, *self._chains.values()):
+            view.forget()  # forgets its members as well
+        for drafter in self:
+            drafter.forget()
+
     def __getitem__(self, name: str) -> Drafter:
         return self.cascade if name == "cascade" else self._base[name]
 

@@ -72,6 +72,11 @@ class NgramModDrafter(Drafter):
         self.table = {}
         self.resets += 1
 
+    def forget(self) -> None:
+        """Empty the table: it outlives requests (as llama.cpp's, for a server's lifetime), so a benchmark that
+        repeats a prompt would otherwise draft the earlier repetition's output."""
+        self.table = {}
+
     # --- the implementation -------------------------------------------------------------------
     def _use(self, n: int) -> None:
         if n != self.n:  # a new window size is a new table (llama.cpp builds it at start-up)
