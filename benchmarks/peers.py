@@ -11,8 +11,9 @@ cores) into the user cache dir, `<cache>/workbench/llama.cpp-<version>/build/bin
 What runs, per prompt form (RAW: Spec-Bench summarization question 0 as is; CHAT: the same question as a user
 turn in the model's chat template, rendered to text) and target (the embedded SmolLM2-135M-Instruct Q4_1, and
 its F16 derived with llama.cpp's quantizer):
-- `lookup` group: workbench plain decoding, `ngram-cache` (our port of llama.cpp's, what llama-lookup runs)
-  and our prompt `lookup`, each at K=8 and at adaptive K (`--draft-max auto`), against llama-lookup at
+- `lookup` group: workbench plain decoding, `ngram-cache` (our port of llama.cpp's, what llama-lookup runs;
+  also with the draft gate off, drafting exactly as llama-lookup does, so that the two acceptances compare the
+  ports) and our prompt `lookup`, each at K=8 and at adaptive K (`--draft-max auto`), against llama-lookup at
   `--spec-draft-n-max 8`, and llama-lookup at K=0, which never drafts: llama.cpp's plain decoding, timed alike;
 - `speculative` group (targets other than the draft): workbench's `draft` drafter with the Q4_1 draft model
   at K=8, K=3 (llama.cpp's default n_max) and adaptive K, against llama-speculative-simple at the same K.
@@ -290,6 +291,10 @@ def lookup_configs(k: int, extra: list[str]) -> list[Config]:
     configs = [
         Config("workbench plain", "lookup", {"drafter": "none", "temperature": 0.0}, peer="llama-lookup K=0 (plain)"),
         Config(f"workbench ngram-cache K={k}", "lookup", {"drafter": "ngram-cache", "draft_max": k, "temperature": 0.0},
+               peer=f"llama-lookup K={k}"),
+        # the port alone, drafting as llama-lookup does (no draft gate): its acceptance should be llama-lookup's
+        Config(f"workbench ngram-cache K={k} gate off", "lookup",
+               {"drafter": "ngram-cache", "draft_max": k, "draft_gate": "off", "temperature": 0.0},
                peer=f"llama-lookup K={k}"),
         Config("workbench ngram-cache K=auto", "lookup",
                {"drafter": "ngram-cache", "draft_max": "auto", "temperature": 0.0}, peer=f"llama-lookup K={k}"),

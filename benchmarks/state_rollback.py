@@ -78,12 +78,12 @@ def main() -> None:
             acceptance[kind].append(s.acceptance)
     print(f"Mamba {args.size} ({path.stat().st_size / 2**20:.0f} MiB F32), {args.threads} threads, {args.drafter} K={args.k}, "
           f"{args.n} tokens, {args.rounds} interleaved rounds")
-    print(f"{'state kept by':<14}{'tok/s':>8}{'min-max':>14}{'vs plain':>10}{'min-max':>13}{'accept':>8}"
+    print(f"{'state kept by':<14}{'tok/s':>9}{'min-max':>16}{'vs plain':>10}{'min-max':>13}{'accept':>8}"
           f"{'state ms/step':>15}")
     for kind in kinds:
         ratios = [a / b for a, b in zip(rates[kind], rates["plain"], strict=True)]
         spread = f"{min(rates[kind]):.1f}-{max(rates[kind]):.1f}"
-        print(f"{kind:<14}{statistics.median(rates[kind]):>8.1f}{spread:>14}"
+        print(f"{kind:<14}{statistics.median(rates[kind]):>9.1f}{spread:>16}"
               f"{statistics.median(ratios):>9.2f}x{min(ratios):>7.2f}-{max(ratios):<5.2f}"
               f"{100 * statistics.median(acceptance[kind]):>7.0f}%{statistics.median(state_ms[kind]):>15.2f}")
     engine.close()

@@ -96,10 +96,13 @@ def test_smollm2_and_gemma3_are_refused_from_metadata_in_seconds_without_loading
     assert time.monotonic() - start < 2
 
 
-def test_gemma3_with_a_smollm2_draft_across_vocabularies_is_gemmas_own_greedy_output(gemma):
-    """Greedy cross-vocabulary speculation gives Gemma's plain output on two Spec-Bench prompts. Verification is
-    sequential (one target pass per token, plain decoding's own logits): Q4_K kernels are not batch-invariant,
-    so batched verification is compared with plain decoding in the benchmark, not asserted here."""
+def test_gemma3_with_a_smollm2_draft_across_vocabularies_is_gemmas_own_greedy_output(gemma, monkeypatch):
+    """Greedy cross-vocabulary speculation gives Gemma's plain output on two Spec-Bench prompts with sequential
+    verification (one target pass per token, plain decoding's own logits). Batched, every emitted token is the
+    argmax of its own row of the verify batch; equality with plain decoding is not claimed there: Gemma's Q4_K
+    kernels are not batch-invariant (with or without flash attention, measured: near-ties flip from token 5-33)."""
+    from test_guarantee import check_every_token_is_the_argmax_of_its_row
+
     from workbench.defaults import default_model
     from workbench.engine.models import LoadOptions
     from workbench.engine.session import Engine
@@ -113,5 +116,6 @@ def test_gemma3_with_a_smollm2_draft_across_vocabularies_is_gemmas_own_greedy_ou
             t = e.generate(prompt, 48, drafter="draft", draft_max=4, draft_gate="off", verify="sequential")
             assert t.emitted_ids == plain.emitted_ids, question[:40]
             assert t.stats.n_accepted > 0 and t.stats.source_tokens > 0
+            check_every_token_is_the_argmax_of_its_row(e, monkeypatch, prompt, 48, drafter="draft", draft_max=4)
     finally:
         e.close()
