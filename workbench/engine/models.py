@@ -348,7 +348,7 @@ def pair_problem(target: VocabFacts, draft: VocabFacts, cross_vocab: bool) -> st
         if cross_vocab:
             return str(e).removeprefix("incompatible pair: ")
         raise IncompatibleModels(f"{e}; cross-vocabulary drafting can use it anyway, re-tokenising each draft "
-                                 "(--cross-vocab, or the Models tab's box)") from None
+                                 "(--cross-vocab, or the Models tab's \"cross-vocab draft\" box)") from None
 
 
 def check_compatible(target: VocabFacts, draft: VocabFacts) -> None:

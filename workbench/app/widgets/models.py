@@ -82,10 +82,12 @@ class ModelsPanel(VerticalScroll):
         yield Label("draft model (optional)")
         yield Input(placeholder="path/to/draft.gguf", suggester=PathSuggester(), id="draft-path")
         # what llama.cpp refuses: a draft with another vocabulary, its drafts re-tokenised (drafters/cross_vocab.py)
-        yield Checkbox("cross-vocabulary draft", id="cross-vocab",
+        yield Checkbox("cross-vocab draft", id="cross-vocab",
                        tooltip="draft with a model of another vocabulary: each draft is turned into text and "
                                "re-tokenised for the target (a tokenisation per step; greedy output stays the "
                                "target's own)")
+        yield Static("for a draft llama.cpp would refuse: each draft is re-tokenised (a tokenisation a step)",
+                     classes="hint")
         yield Button("Load", id="load", variant="primary")
         yield Static("no model loaded", id="facts", classes="facts")
         yield Label("preset")
