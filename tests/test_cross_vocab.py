@@ -120,3 +120,16 @@ def test_a_compatible_pair_does_not_translate_even_when_asked(tiny_target, tiny_
 def test_a_missing_draft_is_still_one_line(tiny_target, tmp_path):
     with pytest.raises(WorkbenchError):
         Engine.load(tiny_target, tmp_path / "missing.gguf", LoadOptions(n_ctx=512, cross_vocab=True))
+
+
+def test_the_draft_context_is_the_whole_texts_tokenization_though_only_its_tail_is_tokenized_again(cross_engine):
+    from workbench.engine.drafters.cross_vocab import DraftContext
+
+    t, d = cross_engine.target, cross_engine.draft
+    context = t.tokenize(" ".join(PROMPTS * 40), add_bos=True)[:900]  # about 3,200 bytes of text
+    drafts = DraftContext(t, d)
+    for n in range(20, len(context) + 1, 5):  # the context grows a few tokens a step
+        got = drafts.of(context[:n])
+        text = valid_utf8(b"".join(t.piece(x) for x in context[:n]))
+        assert got == d.tokenize(text[1:] if text.startswith(b" ") else text, add_bos=True, special=False), n
+    assert drafts.anchor > 0 and drafts.fixed  # the anchor moved: the text behind it is not tokenized again

@@ -415,7 +415,7 @@ class Session:
                     gate.verdict(proposal.source.value, len(draft), n_acc, k_max, cost)
             elif gate is not None:
                 gate.plain_step(cost)
-            if rollback is not None or (policy and target.rollback is not None):
+            if target.rollback is not None:  # a recurrent target: is its state worth keeping?
                 yield from self._state_notice(policy, k, state_seconds, cost)
             yield from self._token_events(proposal, n_acc, nxt, len(new))
             yield StepEvent(self.step, proposal.source if draft else Source.TARGET, k_asked, len(draft), n_acc, len(new),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import time
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Literal
 
 from .errors import WorkbenchError
@@ -32,7 +33,7 @@ RollbackKind = Literal["copy", "snapshot"]
 SPARE_SEQ = 1  # CopyRollback's spare sequence
 
 
-class Rollback:
+class Rollback(ABC):
     """Keeps a target's state aside before a verify batch and puts it back after a partial acceptance."""
 
     kind: RollbackKind
@@ -65,11 +66,13 @@ class Rollback:
         seconds, self.seconds = self.seconds, 0.0
         return seconds
 
+    @abstractmethod
     def _save(self) -> None:
-        raise NotImplementedError
+        """Keep llama.cpp's state of sequence 0 aside."""
 
+    @abstractmethod
     def _restore(self) -> None:
-        raise NotImplementedError
+        """Make sequence 0 the state kept aside."""
 
 
 class CopyRollback(Rollback):
