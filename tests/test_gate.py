@@ -112,20 +112,3 @@ def test_what_the_gate_learnt_carries_to_the_next_request_and_a_fresh_start_forg
     assert not any(s.drafted for s in again.steps[:8]) and again.stats.n_drafted  # the pause carried over
     assert any(s.drafted for s in fresh.steps[:8])  # a fresh start knows nothing of it
     assert engine.learnt is not carried  # the engine keeps its own, used when none is given
-
-
-def test_a_sampled_request_starts_the_gate_cold_so_that_its_seed_gives_the_same_text_again(engine):
-    from workbench.engine.session import Learnt
-
-    prompt = "the model is fast and the draft is slow and the model is fast and the"
-    settings = {"drafter": "lookup", "draft_max": 16, "lookup_min_hits": 1, "temperature": 0.8, "seed": 7}
-    carried = Learnt()
-    first = engine.generate(prompt, 48, learnt=carried, **settings)
-    for _ in range(3):
-        carried.gate.plain_step(0.010)
-    for _ in range(4):  # what a greedy request would carry over: lookup paused
-        carried.gate.verdict("lookup", drafted=3, accepted=1, cap=16, seconds=0.025)
-    engine.forget()
-    again = engine.generate(prompt, 48, learnt=carried, **settings)
-    assert first.stats.n_drafted > 0 and again.emitted_ids == first.emitted_ids
-    assert [s.drafted for s in again.steps] == [s.drafted for s in first.steps]

@@ -21,7 +21,6 @@ it had accepted the last time) made general, per source:
 The gate outlives a request (session.py's Learnt, like adaptive K's estimates): an answer of 40 tokens is over
 before a cold gate has judged anything, and its first full-K drafts cost about four steps each on this CPU, so
 each request starting cold lost where the evidence from the one before already said "pause" or "draft short".
-(Greedy requests only: at T > 0 a request starts the gate cold, so that a seed gives the same text again.)
 It only ever shortens or skips a draft, so what is emitted is still the target's own choice. It applies
 with a fixed K (adaptive K has its own cost model) and can be turned off (`--draft-gate off`) to draft
 exactly as llama.cpp does, e.g. to compare with its tools on the same tokens.

@@ -259,10 +259,7 @@ class Session:
         self._applied: Settings | None = None
         self._rng = np.random.default_rng(settings.snapshot().seed)
         self._finished = False
-        # what each drafter's verdicts allow it to draft (engine/gate.py), carried from the requests before. A
-        # request that starts sampling starts the gate cold instead: at T > 0 the draft lengths decide which random
-        # draws the verification makes, so only a cold gate lets a seed give the same text again
-        self.gate = learnt.gate if settings.snapshot().temperature <= 0.0 else DraftGate()
+        self.gate = learnt.gate  # what each drafter's verdicts allow it to draft (engine/gate.py)
         # a recurrent target's state costs per drafted step (seconds keeping it, seconds of the step), and how
         # many steps in a row adaptive K chose plain decoding: to say when drafting cannot pay (_state_notice)
         self._state_costs: deque[tuple[float, float]] = deque(maxlen=64)
