@@ -19,7 +19,7 @@ import sys
 
 from workbench.defaults import app_threads, resolve_model
 from workbench.engine.models import LoadOptions, default_threads
-from workbench.engine.session import Engine, Learnt
+from workbench.engine.session import Engine
 
 DEMO_CONFIGS = [
     "demo (chain ngram-cache+draft K=8):drafter=chain,chain=ngram-cache+draft,draft_max=8",
@@ -76,7 +76,7 @@ def main() -> int:
             plain_rate = 0.0
             for label, settings in rows:
                 engine.forget()
-                engine.learnt = Learnt()
+                engine.k_policies.clear()
                 t = engine.generate(text, args.n, **settings)
                 s = t.stats
                 if label == "plain":

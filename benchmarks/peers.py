@@ -224,12 +224,10 @@ def _common_prefix(a: bytes, b: bytes) -> bytes:
 
 
 def run_workbench(case: Case, config: Config, n_predict: int) -> Run:
-    from workbench.engine.session import Learnt
-
     engine = case.engine
     engine.forget()  # type: ignore[attr-defined]
-    # nothing learnt (adaptive K, the draft gate): every run starts cold, as each llama.cpp process does
-    t = engine.generate(case.ids, n_predict, learnt=Learnt(), **config.settings)  # type: ignore[attr-defined]
+    # a fresh adaptive-K policy: every run starts cold, as each llama.cpp process does
+    t = engine.generate(case.ids, n_predict, k_policies={}, **config.settings)  # type: ignore[attr-defined]
     s = t.stats
     ids = t.emitted_ids
     if config.settings.get("drafter") == "none" and case.reference is None:  # type: ignore[union-attr]

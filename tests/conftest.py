@@ -70,17 +70,6 @@ def engine(tiny_target: Path, tiny_draft: Path) -> Iterator:
 
 
 
-@pytest.fixture(autouse=True)
-def _nothing_learnt(request: pytest.FixtureRequest) -> None:
-    """Each test starts cold: a module's shared engine would otherwise carry what adaptive K and the draft gate
-    learnt in the tests before it (they are kept across requests, engine/session.py's Learnt)."""
-    for name in ("engine", "recurrent_engine"):
-        if name in request.fixturenames:
-            from workbench.engine.session import Learnt
-
-            request.getfixturevalue(name).learnt = Learnt()
-
-
 @pytest.fixture(scope="session")
 def tiny_moe(models_dir: Path) -> Path:
     """A llama-architecture Mixture-of-Experts model: 4 experts, 2 used per token."""

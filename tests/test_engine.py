@@ -11,7 +11,6 @@ from workbench.engine.errors import WorkbenchError
 from workbench.engine.events import Fate, SettingsEvent, Source, StepEvent
 from workbench.engine.models import LoadOptions, Model
 from workbench.engine.sampling import SamplingParams, probabilities
-from workbench.engine.session import Learnt
 from workbench.engine.settings import LiveSettings
 from workbench.engine.transcript import Transcript
 
@@ -48,8 +47,7 @@ def test_plain_decoding_matches_llama_cpp_python_greedy(tiny_target, engine, pla
 @pytest.mark.parametrize("k", [1, 4, 16])
 def test_greedy_speculation_equals_plain_greedy(engine, plain, drafter, k):
     for prompt in PROMPTS:
-        # each from a cold start (the engine's gate would carry what an earlier case taught it)
-        t = engine.generate(prompt, 48, learnt=Learnt(), **sized(drafter, k))
+        t = engine.generate(prompt, 48, **sized(drafter, k))
         assert t.emitted_ids == plain[prompt].emitted_ids, f"{drafter} K={k} diverged on {prompt!r}"
         assert t.text == plain[prompt].text
         assert max((s.drafted for s in t.steps), default=0) <= k
@@ -62,7 +60,7 @@ def test_greedy_speculation_equals_plain_greedy(engine, plain, drafter, k):
 @pytest.mark.parametrize("adaptive", ["auto", "heuristic"])
 @pytest.mark.parametrize("drafter", ["draft", "lookup"])
 def test_adaptive_k_keeps_greedy_output_exact(engine, plain, drafter, adaptive):
-    engine.learnt = Learnt()  # a fresh start for each case
+    engine.k_policies.clear()  # a fresh start for each case
     asked = set()
     for prompt in PROMPTS:
         t = engine.generate(prompt, 48, drafter=drafter, draft_max=16, adaptive=adaptive)
@@ -298,7 +296,7 @@ def test_forget_leaves_no_memory_of_earlier_requests(engine, drafter):
     runs = []
     for _ in range(2):
         engine.forget()
-        engine.learnt = Learnt()
+        engine.k_policies.clear()
         t = engine.generate(PROMPTS[0], 40, draft_gate="off", **sized(drafter, 4))
         runs.append([(s.drafted, s.accepted) for s in t.steps])
     assert runs[0] == runs[1]

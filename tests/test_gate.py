@@ -91,24 +91,3 @@ def test_a_drafter_that_always_proposes_is_made_to_skip_a_step_so_plain_decoding
             g.plain_step(0.01)
     assert allowed.count(0) == 2 and allowed[6] == 0  # one plain step after 6 drafting steps, until 2 are known
     assert all(g.allow("lookup", 8) for _ in range(10))  # then no more probing
-
-
-def test_what_the_gate_learnt_carries_to_the_next_request_and_a_fresh_start_forgets_it(engine):
-    from workbench.engine.session import Learnt
-
-    prompt = "the model is fast and the draft is slow and the model is fast and the"
-    settings = {"drafter": "lookup", "draft_max": 16, "lookup_min_hits": 1}
-    carried = Learnt()
-    engine.generate(prompt, 48, learnt=carried, **settings)
-    gate = carried.gate
-    for _ in range(3):
-        gate.plain_step(0.010)
-    for _ in range(4):  # an earlier request found lookup slower than plain steps: it pauses for 8 steps
-        gate.verdict("lookup", drafted=3, accepted=1, cap=16, seconds=0.025)
-    engine.forget()
-    again = engine.generate(prompt, 48, learnt=carried, **settings)
-    fresh = engine.generate(prompt, 48, learnt=Learnt(), **settings)
-    assert again.emitted_ids == fresh.emitted_ids  # the gate only shortens or skips drafts
-    assert not any(s.drafted for s in again.steps[:8]) and again.stats.n_drafted  # the pause carried over
-    assert any(s.drafted for s in fresh.steps[:8])  # a fresh start knows nothing of it
-    assert engine.learnt is not carried  # the engine keeps its own, used when none is given

@@ -12,7 +12,7 @@ from workbench.engine import models
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.events import NoticeEvent
 from workbench.engine.models import LoadOptions
-from workbench.engine.session import Engine, Learnt
+from workbench.engine.session import Engine
 from workbench.engine.state import CopyRollback, Rollback, SnapshotRollback, rollback_for
 
 KINDS = ["copy", "snapshot"]
@@ -110,11 +110,11 @@ def test_adaptive_k_says_when_restoring_the_state_costs_more_than_drafting_wins(
     use(recurrent_engine, "copy")
     real = Rollback.take_seconds
     monkeypatch.setattr(Rollback, "take_seconds", lambda self: real(self) + 0.05)
-    recurrent_engine.learnt = Learnt()
+    recurrent_engine.k_policies.clear()
     session = recurrent_engine.session(PROMPTS[0])
     session.settings.update(drafter="lookup", adaptive="auto")
     notices = [e.message for e in session.run(120) if isinstance(e, NoticeEvent)]
-    recurrent_engine.learnt = Learnt()
+    recurrent_engine.k_policies.clear()
     said = [n for n in notices if "adaptive K stopped drafting" in n]
     assert len(said) == 1 and "ms" in said[0]
 

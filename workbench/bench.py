@@ -5,8 +5,8 @@ runs in the same invocation, repetitions are interleaved (each round in a rotate
 favour whoever runs first), and each configuration's speedup is over plain decoding measured alongside it
 at the same temperature and expert count. A configuration's tokens/s is its emitted tokens over its
 decode time summed across the suite's prompts; its figure is the median over the repetitions. Adaptive K
-and the draft gate keep what they learnt from one request to the next (as they do in the app), so a
-configuration's first prompt starts cold and later ones start from what it learnt before.
+keeps what it learnt from one request to the next (as it does in the app), so its first repetition starts
+cold and later ones start from what the same configuration learnt before.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 from .args import engine_from_args
 from .engine.agreement import Agreement
 from .engine.errors import WorkbenchError
-from .engine.session import Engine, Learnt
+from .engine.session import Engine
 from .engine.settings import AUTO_K_CEILING, DRAFTERS, VERIFY, parse_chain
 
 AUTO_KS = ("auto", "heuristic")
@@ -74,7 +74,7 @@ class Result:
     speedup: float = 1.0  # the median of the per-repetition ratios to plain decoding measured beside it
     ratios: list[float] = field(default_factory=list)  # each repetition's rate over plain's in the same round
     k_settled: int = 0  # with adaptive K: the draft length it asked for most often (0: mostly not drafting)
-    learnt: Learnt = field(default_factory=Learnt, repr=False)  # what this configuration's drafting learnt
+    policies: dict = field(default_factory=dict, repr=False)  # this configuration's adaptive-K policies
     stage: str = ""  # in a tune: "screen 1", "screen 2", ... or "final"
 
     @property
@@ -119,10 +119,9 @@ def measure_once(engine: Engine, prompts: list[str], config: Config, n_predict: 
     start = time.perf_counter()
     for prompt in prompts[::-1] if backwards else prompts:
         engine.forget()  # the suffix cache would otherwise replay earlier repetitions' output
-        # Adaptive K and the draft gate keep what they learnt across requests, in the app as here: each
-        # configuration has its own, carried over between its prompts and repetitions (the first starts cold),
-        # never shared with another one
-        t = engine.generate(prompt, n_predict, learnt=result.learnt, **config.settings())
+        # Adaptive K keeps what it learnt across requests, in the app as here: each configuration has its own
+        # policies, carried over between its repetitions (the first starts cold), never shared with another one
+        t = engine.generate(prompt, n_predict, k_policies=result.policies, **config.settings())
         s = t.stats
         tokens += s.n_emitted
         decode += s.elapsed

@@ -18,9 +18,6 @@ it had accepted the last time) made general, per source:
   slow (rejections, the cost of the verify batch on this machine, its own drafting time) is in the clock.
   A drafter that proposes at every step (lookup, suffix) leaves no plain step to compare with, so while
   fewer than two are known one step in seven drafts nothing.
-The gate outlives a request (session.py's Learnt, like adaptive K's estimates): an answer of 40 tokens is over
-before a cold gate has judged anything, and its first full-K drafts cost about four steps each on this CPU, so
-each request starting cold lost where the evidence from the one before already said "pause" or "draft short".
 It only ever shortens or skips a draft, so what is emitted is still the target's own choice. It applies
 with a fixed K (adaptive K has its own cost model) and can be turned off (`--draft-gate off`) to draft
 exactly as llama.cpp does, e.g. to compare with its tools on the same tokens.

@@ -12,7 +12,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -53,16 +53,7 @@ from .transcript import Transcript
 from .verify import greedy_verify, speculative_verify
 
 STATE_NOTICE_STEPS = 24  # plain steps in a row chosen by adaptive K before it says drafting does not pay
-
-
-@dataclass
-class Learnt:
-    """What drafting learnt about this machine's step costs and each drafter's acceptance, carried from request
-    to request (the engine keeps one; a benchmark one per configuration), so that a short answer does not pay
-    again for what the last one found out: adaptive K's policies per (mode, drafter) and the draft gate."""
-
-    k: dict[tuple[str, str], AdaptiveK | HeuristicK] = field(default_factory=dict)
-    gate: DraftGate = field(default_factory=DraftGate)
+KPolicies = dict[tuple[str, str], "AdaptiveK | HeuristicK"]  # (adaptive mode, drafter) -> what it learnt
 
 
 def load_warnings(target: ModelInfo, draft: ModelInfo | None) -> list[str]:
@@ -90,7 +81,7 @@ class Engine:
         self.experts = 0  # experts per token forced on the target; 0: the model's own count
         self.draft_experts = 0  # the same for the draft model
         self.warnings: list[str] = []  # things the user should know about this pair (memory, sizes)
-        self.learnt = Learnt()  # what adaptive K and the draft gate learnt, kept across requests
+        self.k_policies: KPolicies = {}  # what adaptive K learnt, kept across requests
         # Why the draft model's drafts are translated from its own vocabulary (the llama.cpp rule the pair
         # fails), or None when it shares the target's (drafters/cross_vocab.py)
         self.cross_vocab: str | None = None
@@ -196,9 +187,9 @@ class Engine:
         return notes
 
     def session(self, prompt: str | list[int], settings: LiveSettings | None = None,
-                learnt: Learnt | None = None) -> Session:
-        """A new request. Ends the previous one, whose output then feeds the suffix cache. Adaptive K and the
-        draft gate keep what they learn in `learnt` (default: the engine's own, carried from request to request)."""
+                k_policies: KPolicies | None = None) -> Session:
+        """A new request. Ends the previous one, whose output then feeds the suffix cache. Adaptive K keeps
+        what it learns in `k_policies` (default: the engine's own, carried from request to request)."""
         if self._session is not None:
             self._session.finish()
         tokens = self.tokens(prompt)
@@ -209,7 +200,8 @@ class Engine:
                                  "shorten it or raise -c")
         for drafter in self.drafters:
             drafter.begin(tokens)
-        self._session = Session(self, tokens, settings or LiveSettings(), self.learnt if learnt is None else learnt)
+        self._session = Session(self, tokens, settings or LiveSettings(),
+                                self.k_policies if k_policies is None else k_policies)
         return self._session
 
     def tokens(self, prompt: str | list[int]) -> list[int]:
@@ -227,11 +219,11 @@ class Engine:
         self._target_tokens = []  # the cache now holds the margin's context: the next request re-syncs
         return compare(plain, other, margin)
 
-    def generate(self, prompt: str | list[int], n_predict: int = 256, learnt: Learnt | None = None,
+    def generate(self, prompt: str | list[int], n_predict: int = 256, k_policies: KPolicies | None = None,
                  **settings: object) -> Transcript:
         """One whole generation with fixed settings, for scripts, benchmarks and tests."""
         transcript = Transcript()
-        for event in self.session(prompt, LiveSettings(**settings), learnt).run(n_predict):
+        for event in self.session(prompt, LiveSettings(**settings), k_policies).run(n_predict):
             transcript.add(event)
         return transcript
 
@@ -247,9 +239,9 @@ class Engine:
 class Session:
     """One request: its context grows with every step; `run` may be called again to continue it."""
 
-    def __init__(self, engine: Engine, prompt: list[int], settings: LiveSettings, learnt: Learnt) -> None:
+    def __init__(self, engine: Engine, prompt: list[int], settings: LiveSettings, k_policies: KPolicies) -> None:
         self.engine = engine
-        self.learnt = learnt
+        self.k_policies = k_policies
         self.settings = settings
         self.context = list(prompt)
         self.n_prompt = len(prompt)
@@ -259,7 +251,7 @@ class Session:
         self._applied: Settings | None = None
         self._rng = np.random.default_rng(settings.snapshot().seed)
         self._finished = False
-        self.gate = learnt.gate  # what each drafter's verdicts allow it to draft (engine/gate.py)
+        self.gate = DraftGate()  # what each drafter's verdicts allow it to draft (engine/gate.py)
         # a recurrent target's state costs per drafted step (seconds keeping it, seconds of the step), and how
         # many steps in a row adaptive K chose plain decoding: to say when drafting cannot pay (_state_notice)
         self._state_costs: deque[tuple[float, float]] = deque(maxlen=64)
@@ -467,10 +459,10 @@ class Session:
         this machine's costs and this drafter's acceptance carries over from request to request."""
         if s.adaptive == "off":
             return None
-        key, policies = (s.adaptive, drafter), self.learnt.k
-        if key not in policies:
-            policies[key] = AdaptiveK() if s.adaptive == "auto" else HeuristicK(min(5, max(1, s.draft_max)))
-        return policies[key]
+        key = (s.adaptive, drafter)
+        if key not in self.k_policies:
+            self.k_policies[key] = AdaptiveK() if s.adaptive == "auto" else HeuristicK(min(5, max(1, s.draft_max)))
+        return self.k_policies[key]
 
     def _token_events(self, proposal: Proposal, n_acc: int, nxt: int, n_emitted: int) -> Iterator[TokenEvent]:
         """Accepted drafts, then the rejected ones (shown where they were proposed), then the target's token."""
