@@ -18,6 +18,10 @@ it had accepted the last time) made general, per source:
   slow (rejections, the cost of the verify batch on this machine, its own drafting time) is in the clock.
   A drafter that proposes at every step (lookup, suffix) leaves no plain step to compare with, so while
   fewer than two are known one step in seven drafts nothing.
+The gate starts afresh with each request. Carrying it over (as adaptive K's estimates are) was measured: it
+lifted the worst never-a-trap cells (short answers no longer pay again for their first long drafts), but the
+demo's second and third runs fell from 1.38x to 1.23x plain (6 rounds): pauses and short limits learnt at the
+end of one answer held the draft model back at the start of the next, where it is most often right.
 It only ever shortens or skips a draft, so what is emitted is still the target's own choice. It applies
 with a fixed K (adaptive K has its own cost model) and can be turned off (`--draft-gate off`) to draft
 exactly as llama.cpp does, e.g. to compare with its tools on the same tokens.
