@@ -7,6 +7,7 @@ only when the data changed (after Dolphie's update_graphs; docs/architecture.md,
 
 from __future__ import annotations
 
+import math
 from collections import Counter, deque
 
 from textual.app import ComposeResult
@@ -77,7 +78,7 @@ class Plots(Grid):
         the columns left for the data, inside the frame and the y tick labels."""
         rows = widget.size.height - 5  # title, frame, x ticks, x label
         ticks = nice_ticks(hi, whole, most=max(2, min(5, (rows + 2) // 2)))
-        labels = [f"{t:g}" for t in ticks]
+        labels = [tick_label(t) for t in ticks]
         plt.ylim(0, ticks[-1])
         plt.yticks(ticks, labels)
         return widget.size.width - max(map(len, labels)) - 2  # the labels, the axis and the right frame
@@ -100,10 +101,8 @@ class Plots(Grid):
         labels what it has room for (1 4 7 10 13 18), and a missing category simply is not there."""
         # half a category wide: at five columns a category, plotext's default 0.8 runs neighbours into one bar
         plt.bar(list(categories), values, width=0.5)
-        lo, hi = categories[0] - 0.5, categories[-1] + 0.5  # half a bar's room either side
-        ticks = axis_ticks(lo, hi, columns, whole=True)
-        plt.xlim(lo, hi)
-        plt.xticks(ticks, [tick_label(t) for t in ticks])
+        # half a bar's room either side
+        Plots._xticks(plt, categories[0] - 0.5, categories[-1] + 0.5, columns, whole=True)
 
     def _prepare(self, name: str, title: str):  # noqa: ANN202 (plotext's untyped Plot)
         widget = self.query_one(f"#plot-{name}", CachedPlot)
@@ -163,8 +162,6 @@ class Plots(Grid):
 def nice_ticks(hi: float, whole: bool = False, most: int = 5) -> list[float]:
     """0, step, 2*step ... up to the first tick at or above hi, step 1, 2, 2.5 or 5 times a power of ten,
     at most `most` ticks (whole numbers only when `whole`)."""
-    import math
-
     hi = max(hi, 1.0)
     for exponent in range(math.floor(math.log10(hi / most)) - 1, 12):
         for m in (1, 2, 2.5, 5):
@@ -180,8 +177,6 @@ def axis_ticks(lo: float, hi: float, columns: int, whole: bool = False) -> list[
     """The multiples of the smallest round step (1, 2 or 5 times a power of ten; whole numbers only when
     `whole`) that lie in lo..hi, drawn across `columns`, that leave about three spaces between labels (closer,
     0.05 0.1 0.15 reads as one number); one space will do when three would leave a single tick."""
-    import math
-
     span = hi - lo
     if span <= 0:
         return [lo]

@@ -110,10 +110,10 @@ class DrafterSet:
 
     def forget(self) -> None:
         """Drop what every drafter learnt across requests, the cascade's and chains' ratings of their members too."""
-        for view in (self.cascade, *self._chains.values()):
-            view.forget()  # forgets its members as well
         for drafter in self:
             drafter.forget()
+        for view in (self.cascade, *self._chains.values()):
+            view.forget_ratings()  # its members are among the drafters just forgotten
 
     def __getitem__(self, name: str) -> Drafter:
         return self.cascade if name == "cascade" else self._base[name]

@@ -125,6 +125,10 @@ class CascadeDrafter(Drafter):
     def forget(self) -> None:
         for stage in self.stages:
             stage.forget()
+        self.forget_ratings()
+
+    def forget_ratings(self) -> None:
+        """Drop its members' records (their acceptance here), leaving the members themselves as they are."""
         self.records = {id(stage): _Record() for stage in self.stages}
 
 
