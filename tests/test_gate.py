@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from workbench.engine.gate import MAX_PAUSE, DraftGate
+from workbench.engine import gate
+from workbench.engine.gate import MAX_PAUSE, DraftGate, StepCosts
 
 
 def test_a_rejection_cuts_the_next_draft_and_full_acceptance_doubles_it():
@@ -40,7 +41,12 @@ def test_refused_single_tokens_pause_the_source_longer_each_time_until_one_is_ac
     assert [g.allow("ngram-cache", 8) for _ in range(3)] == [0, 0, 1]
 
 
-def test_the_gate_shortens_drafts_in_a_run_and_off_drafts_as_llama_cpp(engine):
+def test_the_gate_shortens_drafts_in_a_run_and_off_drafts_as_llama_cpp(engine, monkeypatch):
+    # the tiny model's first 10-token draft costs 14 plain steps, which no loss budget forgives in 48 tokens, and
+    # its one-token drafts cost more than two plain steps; this test is about the length rule (the budget and
+    # the shortest draft that pays have their own tests below)
+    monkeypatch.setattr(gate, "ALLOWANCE_STEPS", 1e9)
+    monkeypatch.setattr(gate.DraftGate, "worth", lambda self, source, n: True)
     prompt = "the model is fast and the draft is slow and the model is fast and the"
     on = engine.generate(prompt, 48, drafter="lookup", draft_max=16, lookup_min_hits=1)
     off = engine.generate(prompt, 48, drafter="lookup", draft_max=16, lookup_min_hits=1, draft_gate="off")
@@ -70,9 +76,9 @@ def test_a_source_slower_than_plain_steps_is_paused_and_judged_afresh():
     g = DraftGate()
     for _ in range(3):
         g.plain_step(0.010)  # plain decoding: 100 tokens/s
-    for _ in range(4):  # 2 tokens per 0.025 s = 80 tokens/s: slower than plain
+    for _ in range(4):  # 2 tokens per 0.021 s = 95 tokens/s: slower than plain (but within the loss budget)
         assert g.allow("ngram-cache", 8) > 0
-        g.verdict("ngram-cache", drafted=3, accepted=1, cap=8, seconds=0.025)
+        g.verdict("ngram-cache", drafted=3, accepted=1, cap=8, seconds=0.021)
     assert [g.allow("ngram-cache", 8) for _ in range(9)] == [0] * 8 + [2]  # paused 8 steps, then back
     for _ in range(4):  # 4 tokens per 0.030 s = 133 tokens/s: faster than plain, never paused
         g.verdict("draft", drafted=4, accepted=3, cap=8, seconds=0.030)
@@ -91,3 +97,63 @@ def test_a_drafter_that_always_proposes_is_made_to_skip_a_step_so_plain_decoding
             g.plain_step(0.01)
     assert allowed.count(0) == 2 and allowed[6] == 0  # one plain step after 6 drafting steps, until 2 are known
     assert all(g.allow("lookup", 8) for _ in range(10))  # then no more probing
+
+
+
+def test_a_source_that_lost_its_budget_drafts_again_only_as_the_request_grows_and_short_until_accepted():
+    g = DraftGate()
+    for _ in range(3):
+        g.plain_step(0.010)
+    assert g.allow("suffix", 8) == 8  # nothing lost yet: no budget applies
+    g.verdict("suffix", drafted=8, accepted=0, cap=8, seconds=0.051)  # 1 token in 5.1 steps' time: 41 ms lost
+    assert g.allow("suffix", 8) == 0  # 41 ms is more than 1 plain step + 2% of the request
+    waited = 0
+    while g.allow("suffix", 8) == 0:
+        g.plain_step(0.010)
+        waited += 1
+    # a draft token costs 0.51 steps (5.1 ms); 2% of each plain step's 10 ms pays back the loss in about 173 steps
+    assert 170 <= waited <= 176
+    assert g.allow("suffix", 8) == 1  # a one-token probe
+    g.verdict("suffix", drafted=1, accepted=1, cap=8, seconds=0.015)  # 2 tokens in 15 ms: 5 ms saved
+    assert g.allow("suffix", 8) == 2
+
+
+def test_a_source_that_saves_time_is_never_held_back_by_the_budget():
+    g = DraftGate()
+    for _ in range(3):
+        g.plain_step(0.010)
+    allowed = []
+    for _ in range(20):
+        n = g.allow("draft", 8)
+        allowed.append(n)
+        g.verdict("draft", drafted=n, accepted=n, cap=8, seconds=0.010 + 0.005 * n)  # a token at half a step
+    assert set(allowed) == {8}
+    g.verdict("draft", drafted=8, accepted=0, cap=8, seconds=0.050)
+    assert g.allow("draft", 8) == 1  # the length rule still cuts a rejected draft; the budget does not
+    g.verdict("draft", drafted=1, accepted=1, cap=8, seconds=0.015)
+    assert g.allow("draft", 8) == 2
+
+
+def test_a_draft_too_short_to_pay_is_not_made_and_what_steps_cost_outlives_the_request():
+    costs = StepCosts()
+    g = DraftGate(costs)
+    for _ in range(3):
+        g.plain_step(0.010)
+    for _ in range(2):
+        g.verdict("suffix", drafted=4, accepted=4, cap=8, seconds=0.030)  # 5 tokens in 3 steps' time
+    assert g.worth("suffix", 1)  # not measured yet
+    for _ in range(2):
+        g.verdict("suffix", drafted=1, accepted=1, cap=8, seconds=0.022)  # 2 tokens in 2.2 steps' time
+    assert not g.worth("suffix", 1) and g.worth("suffix", 2) and g.worth("lookup", 1)
+    g.verdict("suffix", drafted=4, accepted=0, cap=8, seconds=0.030)
+    assert g.allow("suffix", 8) == 2  # one more than accepted would be 1 token: too short to pay
+    assert not DraftGate(costs).worth("suffix", 1)  # the next request knows it from its first step
+    assert DraftGate().worth("suffix", 1)
+
+
+def test_the_engine_verifies_no_draft_too_short_to_pay(engine, monkeypatch):
+    monkeypatch.setattr(gate.DraftGate, "worth", lambda self, source, n: n >= 3)
+    t = engine.generate("the model is fast and the draft is slow and the model is fast and the", 48,
+                        drafter="lookup", draft_max=16, lookup_min_hits=1)
+    drafted = [s.drafted for s in t.steps if s.drafted]
+    assert drafted and min(drafted) >= 3

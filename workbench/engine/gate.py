@@ -12,16 +12,31 @@ it had accepted the last time) made general, per source:
 - when even a one-token draft is refused, the source pauses for 2, then 4, 8, 16 steps (the pause
   resets at its next accepted token), so a drafter with nothing to say costs a fraction of a verify
   slot per step instead of one;
-- and the measured rule that makes it "never a trap": over its last 8 drafting steps a source must yield
-  at least as many tokens per second as the recent steps that drafted nothing (a plain decoding step).
-  One that does not is paused for 8, then 16, ... 64 steps and judged afresh after. Whatever makes it
-  slow (rejections, the cost of the verify batch on this machine, its own drafting time) is in the clock.
-  A drafter that proposes at every step (lookup, suffix) leaves no plain step to compare with, so while
-  fewer than two are known one step in seven drafts nothing.
-The gate starts afresh with each request. Carrying it over (as adaptive K's estimates are) was measured: it
-lifted the worst never-a-trap cells (short answers no longer pay again for their first long drafts), but the
-demo's second and third runs fell from 1.38x to 1.23x plain (6 rounds): pauses and short limits learnt at the
-end of one answer held the draft model back at the start of the next, where it is most often right.
+- the measured rule: over its last 8 drafting steps a source must yield at least as many tokens per second
+  as the recent steps that drafted nothing (a plain decoding step). One that does not is paused for 8, then
+  16, ... 64 steps and judged afresh after. Whatever makes it slow (rejections, the cost of the verify batch
+  on this machine, its own drafting time) is in the clock. A drafter that proposes at every step (lookup,
+  suffix) leaves no plain step to compare with, so while fewer than two are known one step in seven drafts
+  nothing;
+- no draft too short to pay: once a source's drafts of n tokens are measured to cost n + 1 plain steps or
+  more, it drafts at least n + 1 tokens or nothing (on SmolLM2 Q4_1 at 2 threads a one-token draft costs 2.2
+  steps, two tokens 2.6, eight 5.1: a one-token draft could only lose);
+- and a loss budget, the rule that makes it "never a trap": once a source's drafting steps this request have
+  cost more than they saved (its tokens at the plain step's pace, less what its steps took), it may draft only
+  as much as an outright rejection would leave within ALLOWANCE_STEPS plain step plus LOSS_SHARE of the
+  request's time so far of breaking even. So a drafter that pays is not held back (a draft model's first
+  drafts, dearer per token while it catches up, were: the demo fell to 1.02x plain when the budget applied
+  from the first step), and one that has lost drafts again only as the request goes on, for as long a draft
+  as the budget covers, longer as its drafts are accepted.
+Each source's verdicts (limits, pauses, budget) start afresh with each request. Carrying them over was
+measured: it lifted the worst never-a-trap cells, but the demo's second and third runs fell from 1.38x to
+1.23x plain (6 rounds): pauses and short limits learnt at the end of one answer held the draft model back at
+the start of the next, where it is most often right. What steps cost (StepCosts) is a fact about the machine
+and the target, so the engine keeps it from request to request: a short answer knows from its first step
+that a one-token draft cannot pay. The choices (ALLOWANCE_STEPS, LOSS_SHARE) were made with
+`benchmarks/gate_replay.py`, which replays the drafters against plain decoding's own output with each verify
+step costing its measured time, so policies compare without this machine's noise; the README has the
+measured figures.
 It only ever shortens or skips a draft, so what is emitted is still the target's own choice. It applies
 with a fixed K (adaptive K has its own cost model) and can be turned off (`--draft-gate off`) to draft
 exactly as llama.cpp does, e.g. to compare with its tools on the same tokens.
@@ -37,6 +52,18 @@ WINDOW = 8  # drafting steps a source is judged on
 JUDGE_AFTER = 4  # ... once it has this many
 MAX_SLOW_PAUSE = 64
 PROBE_EVERY = 6  # drafting steps in a row after which one plain step is measured, while too few are known
+ALLOWANCE_STEPS = 1.0  # plain steps' worth of time a source may lose before it has saved any
+LOSS_SHARE = 0.02  # ... plus this share of the request's decoding time so far
+TOKEN_COST = 0.5  # a draft token's cost in plain steps, assumed until the source's own steps measure it
+
+
+@dataclass
+class StepCosts:
+    """What steps cost on this machine with this target, kept by the engine from request to request: facts about
+    the hardware and the model, unlike a source's verdicts, which the gate learns afresh for each request."""
+
+    plain: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))  # seconds of recent plain steps
+    drafted: dict[tuple[str, int], deque[float]] = field(default_factory=dict)  # (source, tokens drafted): seconds
 
 
 @dataclass(slots=True)
@@ -46,23 +73,48 @@ class _State:
     next_pause: int = 2  # the pause after the next refused one-token draft
     recent: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=WINDOW))  # (tokens, seconds)
     next_slow_pause: int = 8  # the pause after the source is found slower than plain steps
+    steps: int = 0  # this request's timed drafting steps: how many,
+    drafted: int = 0  # ... the tokens drafted in them,
+    tokens: int = 0  # ... the tokens they emitted
+    seconds: float = 0.0  # ... and what they cost
 
 
 class DraftGate:
-    def __init__(self) -> None:
+    def __init__(self, costs: StepCosts | None = None) -> None:
         self._states: dict[str, _State] = {}
-        self._plain: deque[float] = deque(maxlen=WINDOW)  # seconds of recent steps that drafted nothing
+        self._costs = costs or StepCosts()
+        self._plain = self._costs.plain  # seconds of recent steps that drafted nothing
         self._drafting_run = 0  # steps in a row that drafted: a drafter that always proposes leaves no plain step
+        self._elapsed = 0.0  # the request's timed steps so far
+        # the rules that read the clock (probing, the slow rule, drafts too short to pay, the budget) apply only
+        # while this is set: the session clears it at T > 0, where a decision that hung on the machine's timing
+        # would change which random draws a seed makes, and the seed would no longer reproduce the output
+        self.timed = True
 
     def plain_step(self, seconds: float) -> None:
         """A step that drafted nothing took `seconds`: the rate every source must beat."""
         self._plain.append(seconds)
         self._drafting_run = 0
+        self._elapsed += seconds
+
+    def _affordable(self, state: _State) -> int | None:
+        """The longest draft whose outright rejection would keep the source within its loss budget (None: no limit,
+        while the source has lost nothing this request or no plain step is known to measure against)."""
+        if not self.timed or len(self._plain) < 2:
+            return None
+        step = sum(self._plain) / len(self._plain)
+        saved = state.tokens * step - state.seconds
+        if saved >= 0:
+            return None  # nothing lost yet: the other rules decide
+        budget = saved + ALLOWANCE_STEPS * step + LOSS_SHARE * self._elapsed
+        # seconds = steps * step + per_token * drafted, for this source's steps (at least 0.05 of a step)
+        per_token = (state.seconds / step - state.steps) / state.drafted if state.drafted else TOKEN_COST
+        return max(0, int(budget / (step * max(0.05, per_token))))
 
     def _probe_plain(self) -> bool:
         """Skip a draft now and then (every PROBE_EVERY drafting steps, while fewer than 2 plain steps are known)
         so that a drafter that always proposes, such as lookup or suffix, can be compared with plain steps."""
-        return len(self._plain) < 2 and self._drafting_run >= PROBE_EVERY
+        return self.timed and len(self._plain) < 2 and self._drafting_run >= PROBE_EVERY
 
     def allow(self, source: str, k: int, floor: int = 0, start: int | None = None) -> int:
         """How many tokens `source` may draft this step (0 while it pauses), never fewer than `floor` (a
@@ -76,7 +128,24 @@ class DraftGate:
         if self._probe_plain():
             self._drafting_run = 0
             return 0
-        return k if state.limit is None else min(k, max(state.limit, floor))
+        least = max(1, floor)
+        while least < k and not self.worth(source, least):
+            least += 1  # the shortest draft that can pay
+        allowed = k if state.limit is None else min(k, max(state.limit, least))
+        affordable = self._affordable(state)
+        if affordable is not None and affordable < allowed:
+            return affordable if affordable >= least else 0
+        return allowed
+
+    def worth(self, source: str, n: int) -> bool:
+        """Whether a draft of n tokens from `source` could pay even if all were accepted: false once its steps
+        with n drafted tokens are measured to cost at least n + 1 plain steps (on SmolLM2 Q4_1 at 2 threads a
+        one-token draft costs 2.2 steps: it can only lose)."""
+        costs = self._costs.drafted.get((source, n))
+        if not self.timed or costs is None or len(costs) < 2 or len(self._plain) < 2:
+            return True
+        step = sum(self._plain) / len(self._plain)
+        return sorted(costs)[len(costs) // 2] < (n + 1) * step
 
     def paused(self, source: str) -> bool:
         state = self._states.get(source)
@@ -87,8 +156,12 @@ class DraftGate:
             return
         state = self._states.setdefault(source, _State())
         self._drafting_run += 1
-        if seconds > 0:
+        if seconds > 0 and self.timed:
+            state.steps, state.drafted = state.steps + 1, state.drafted + drafted
+            state.tokens, state.seconds = state.tokens + accepted + 1, state.seconds + seconds
+            self._elapsed += seconds
             state.recent.append((accepted + 1, seconds))
+            self._costs.drafted.setdefault((source, drafted), deque(maxlen=5)).append(seconds)
             if self._slower_than_plain(state):
                 # measured, whatever the cause (rejections, the verify batch's cost, the drafter's own time):
                 # its steps yield fewer tokens per second than steps without a draft. Pause it, then judge afresh.
@@ -106,6 +179,8 @@ class DraftGate:
         elif drafted == 1:
             state.pause, state.next_pause = state.next_pause, min(MAX_PAUSE, 2 * state.next_pause)
         state.limit = accepted + 1
+        while state.limit < cap and not self.worth(source, state.limit):
+            state.limit += 1  # the shortest draft that can pay
 
     def _slower_than_plain(self, state: _State) -> bool:
         if len(state.recent) < JUDGE_AFTER or len(self._plain) < 2:

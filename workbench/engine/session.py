@@ -34,7 +34,7 @@ from .events import (
     StepEvent,
     TokenEvent,
 )
-from .gate import DraftGate
+from .gate import DraftGate, StepCosts
 from .gguf_info import ModelInfo, inspect
 from .models import (
     LoadOptions,
@@ -97,6 +97,7 @@ class Engine:
         self.drafters = DrafterSet(draft, target if self.cross_vocab else None)
         self._target_tokens: list[int] = []  # what the target's KV cache holds
         self._session: Session | None = None
+        self.step_costs = StepCosts()  # what steps cost here, for the draft gate of every request (engine/gate.py)
 
     @classmethod
     def load(cls, target: str | Path, draft: str | Path | None = None, options: LoadOptions | None = None) -> Engine:
@@ -136,6 +137,7 @@ class Engine:
         old = self.draft if draft else self.target
         new = Model(old.info.path, expert_options(old, old.info, n))
         old.close()
+        self.step_costs = StepCosts()  # another expert count, other costs
         if draft:
             self.draft, self.draft_experts = new, n
         else:
@@ -251,7 +253,7 @@ class Session:
         self._applied: Settings | None = None
         self._rng = np.random.default_rng(settings.snapshot().seed)
         self._finished = False
-        self.gate = DraftGate()  # what each drafter's verdicts allow it to draft (engine/gate.py)
+        self.gate = DraftGate(engine.step_costs)  # what each drafter's verdicts allow it to draft (engine/gate.py)
         # a recurrent target's state costs per drafted step (seconds keeping it, seconds of the step), and how
         # many steps in a row adaptive K chose plain decoding: to say when drafting cannot pay (_state_notice)
         self._state_costs: deque[tuple[float, float]] = deque(maxlen=64)
@@ -362,6 +364,7 @@ class Session:
             k = min(policy.choose(k_max) if policy else k_max, room, n_predict - produced - 1)
             k_asked = k  # what K (or the adaptive policy) asked for; the gate may draft less
             gate = self.gate if s.draft_gate == "on" and policy is None else None
+            self.gate.timed = s.temperature <= 0.0  # at T > 0 a seed reproduces its output (engine/gate.py)
             if isinstance(drafter, CascadeDrafter):
                 drafter.gate = gate  # a cascade or chain gates each member
             elif gate is not None and drafter is not None and k > 0:
@@ -371,6 +374,8 @@ class Session:
             if drafter is not None and k > 0:
                 proposal = drafter.propose(self.context, k, params, self._rng)
                 del proposal.tokens[k:]
+                if gate is not None and proposal.tokens and not gate.worth(proposal.source.value, len(proposal)):
+                    proposal = Proposal()  # too short to pay on this machine, however it fares (engine/gate.py)
             t1 = time.perf_counter()
             draft = proposal.tokens
             rollback = target.rollback if draft and target.recurrent else None
