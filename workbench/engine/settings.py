@@ -155,9 +155,10 @@ class Settings:
         aliases=("--spec-draft-n-max",), metavar="K", parse=parse_k, llama="--spec-draft-n-max")
     draft_gate: GateMode = setting(
         "on", str, "draft gate", "gate", "on: a drafter drafts at most one token more than it last had accepted "
-        "(twice as many after a full acceptance) and pauses after refused one-token drafts, so a drafter with "
-        "no evidence costs almost nothing; off: every drafter drafts as llama.cpp's does (default on; fixed K "
-        "only)", choices=GATE, flag="--draft-gate")
+        "(twice as many after a full acceptance), pauses after refused drafts, makes no draft too short to pay "
+        "here, and once it has lost time drafts only what a rejection would keep within 1 plain step + a 50th of "
+        "the recent steps; off: every drafter drafts as llama.cpp's does (default on; fixed K only)", choices=GATE,
+        flag="--draft-gate")
     temperature: float = setting(0.0, float, "temperature", "T", "temperature; 0 is greedy (default 0)",
                                  lo=0.0, hi=5.0, step=0.1, decimals=2, flag="--temp", metavar="T", llama="--temp")
     top_k: int = setting(40, int, "top-k", "top-k", "top-k, 0 disables (default 40)", lo=0, step=5, flag="--top-k",
