@@ -15,6 +15,7 @@ not replayed (n-gram drafters only). Used to choose the gate's loss budget (engi
 
     python benchmarks/gate_replay.py --drafters suffix,lookup,ngram-cache,chain
     python benchmarks/gate_replay.py --drafters suffix --gate ALLOWANCE_STEPS=2 --gate LOSS_SHARE=0.04
+    python benchmarks/gate_replay.py --costs 2.2,2.6,3.1,3.8,4.3,4.6,4.9,5.1   # a fixed table (b = 2..9 tokens)
 """
 
 from __future__ import annotations
@@ -130,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-t", "--threads", type=int, default=2)
     ap.add_argument("--gate", action="append", default=[], metavar="NAME=VALUE",
                     help="set a constant of engine/gate.py for this run (repeatable)")
+    ap.add_argument("--costs", metavar="C2,C3,...",
+                    help="verify costs of 2, 3, ... tokens in plain steps, instead of measuring them (they move 10-20%% "
+                         "between runs here: give two policies' replays the same table to compare them across runs)")
     args = ap.parse_args(argv)
     for item in args.gate:
         name, _, value = item.partition("=")
@@ -139,7 +143,13 @@ def main(argv: list[str] | None = None) -> int:
 
     engine = Engine.load(args.model, options=LoadOptions(n_threads=args.threads))
     real = engine.target
-    costs = measure_costs(real, args.k + 9)
+    if args.costs:
+        try:
+            costs = [1.0] + [float(c) for c in args.costs.split(",")]
+        except ValueError:
+            raise SystemExit(f"--costs takes numbers separated by commas, not {args.costs!r}") from None
+    else:
+        costs = measure_costs(real, args.k + 9)
     print("a verify step of b tokens, in plain steps: " + " ".join(f"{b}:{c / costs[0]:.2f}"
                                                                   for b, c in enumerate(costs, 1)))
     categories = args.categories.split(",")
