@@ -139,7 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         name, _, value = item.partition("=")
         if not hasattr(gate, name):
             raise SystemExit(f"engine/gate.py has no {name}")
-        setattr(gate, name, float(value))
+        try:
+            setattr(gate, name, float(value))
+        except ValueError:
+            raise SystemExit(f"--gate {name} takes a number, not {value!r}") from None
 
     engine = Engine.load(args.model, options=LoadOptions(n_threads=args.threads))
     real = engine.target

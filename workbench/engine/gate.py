@@ -100,12 +100,16 @@ class DraftGate:
         self._elapsed += seconds
         self._step += 1
 
+    def _plain_seconds(self) -> float | None:
+        """A plain step's recent mean duration: the yardstick of the timed rules (None while fewer than 2 are known)."""
+        return sum(self._plain) / len(self._plain) if len(self._plain) >= 2 else None
+
     def _affordable(self, state: _State) -> int | None:
         """The longest draft whose outright rejection would keep the source within its loss budget (None: no limit,
         while the source has lost nothing this request or no plain step is known to measure against)."""
-        if not self.timed or len(self._plain) < 2:
+        step = self._plain_seconds()
+        if not self.timed or step is None:
             return None
-        step = sum(self._plain) / len(self._plain)
         while state.timed and state.timed[0][0] <= self._step - HORIZON:
             state.timed.popleft()
         steps, drafted = len(state.timed), sum(t[1] for t in state.timed)
@@ -150,9 +154,9 @@ class DraftGate:
         with n drafted tokens are measured to cost at least n + 1 plain steps (on SmolLM2 Q4_1 at 2 threads a
         one-token draft costs 2.2 steps: it can only lose)."""
         costs = self._costs.drafted.get((source, n))
-        if not self.timed or costs is None or len(costs) < 2 or len(self._plain) < 2:
+        step = self._plain_seconds()
+        if not self.timed or costs is None or len(costs) < 2 or step is None:
             return True
-        step = sum(self._plain) / len(self._plain)
         return sorted(costs)[len(costs) // 2] < (n + 1) * step
 
     def paused(self, source: str) -> bool:
@@ -191,9 +195,10 @@ class DraftGate:
             state.limit += 1  # the shortest draft that can pay
 
     def _slower_than_plain(self, state: _State) -> bool:
-        if len(state.recent) < JUDGE_AFTER or len(self._plain) < 2:
+        step = self._plain_seconds()
+        if len(state.recent) < JUDGE_AFTER or step is None:
             return False
-        plain_rate = len(self._plain) / sum(self._plain)
+        plain_rate = 1 / step
         rate = sum(t for t, _ in state.recent) / sum(sec for _, sec in state.recent)
         if rate >= plain_rate:
             state.next_slow_pause = 8
