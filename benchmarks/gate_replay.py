@@ -109,7 +109,7 @@ def replay(engine: Engine, oracle: OracleTarget, clock: Clock, plain_step: float
         engine.forget()
         # past the output: its end-of-generation token (or the output's last token, for an answer cut at n)
         oracle.sequence = prompt + output + [int(engine.target.llm.token_eos()) if len(output) < n else output[-1]]
-        oracle.n_past, engine._target_tokens = 0, []
+        oracle.n_past = 0
         start = clock.now
         t = engine.generate(prompt, n, **settings)
         if t.emitted_ids != output[:len(t.emitted_ids)]:

@@ -87,7 +87,7 @@ def test_every_emitted_token_is_the_targets_argmax_on_a_fresh_evaluation(tiny_ta
 def test_rollback_leaves_the_cache_equal_to_a_fresh_evaluation(tiny_target, engine):
     t = engine.generate(PROMPTS[1], 40, drafter="draft", draft_max=8)
     assert t.stats.n_drafted > t.stats.n_accepted  # there were rejections to roll back
-    context = engine._session.context
+    context = engine.current.context
     assert engine.target.n_past == len(context) - 1
     after_rollback = engine.target.eval([context[-1]], logits="last")[0].copy()
     engine.target.truncate(len(context) - 1)
@@ -102,14 +102,14 @@ def test_rollback_leaves_the_cache_equal_to_a_fresh_evaluation(tiny_target, engi
 def test_draft_model_cache_follows_the_accepted_text(engine):
     # the gate off: a paused draft model catches up later, which is not what this checks
     engine.generate(PROMPTS[0], 30, drafter="draft", draft_max=4, draft_gate="off")
-    drafter = engine.drafters["draft"]
-    context = engine._session.context
+    cached = engine.draft.cached  # what the draft model's cache holds, as the model keeps it
+    context = engine.current.context
     # the draft cache holds a prefix of the accepted context plus at most its unverified drafts
     common = 0
-    while common < min(len(drafter._cached), len(context)) and drafter._cached[common] == context[common]:
+    while common < min(len(cached), len(context)) and cached[common] == context[common]:
         common += 1
     assert common >= len(context) - 1 - 4
-    assert engine.draft.n_past == len(drafter._cached)
+    assert engine.draft.n_past == len(cached)
 
 
 def first_token_counts(engine, prompt: str, drafter: str, n: int, **settings) -> np.ndarray:

@@ -16,6 +16,8 @@ from workbench.engine.drafters.ngram_map import (
     MapK4vParams,
     MapKParams,
     NgramMapDrafter,
+    NgramMapK4vDrafter,
+    NgramMapKDrafter,
     NgramSimpleDrafter,
     SimpleParams,
 )
@@ -49,7 +51,7 @@ def test_ngram_simple_never_matches_at_position_0_and_needs_n_tokens_to_copy():
 
 # --- ngram-map-k --------------------------------------------------------------------------------
 def test_ngram_map_k_caps_a_key_at_what_was_accepted_last_time():
-    d = NgramMapDrafter(key_only=True)
+    d = NgramMapKDrafter()
     prompt = [5, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12]
     d.begin(prompt)
     p = MapKParams(map_k_n=2, map_k_m=2)
@@ -66,7 +68,7 @@ def test_ngram_map_k_caps_a_key_at_what_was_accepted_last_time():
 
 
 def test_ngram_map_k_does_not_look_at_the_last_n_plus_m_tokens_of_the_prompt():
-    d = NgramMapDrafter(key_only=True)
+    d = NgramMapKDrafter()
     prompt = [5, 6, 7, 8, 9, 10, 11, 12, 1, 2, 13, 14]  # (1 2) starts at 8, within n+m+1 of the end
     d.begin(prompt)
     context = [*prompt, 20, 21, 22, 23, 24, 1, 2]
@@ -75,7 +77,7 @@ def test_ngram_map_k_does_not_look_at_the_last_n_plus_m_tokens_of_the_prompt():
 
 # --- ngram-map-k4v ------------------------------------------------------------------------------
 def k4v(prompt: list[int], min_hits: int = 1) -> tuple[NgramMapDrafter, list[int], MapK4vParams]:
-    d = NgramMapDrafter(key_only=False)
+    d = NgramMapK4vDrafter()
     d.begin(prompt)
     return d, [*prompt, 1, 2], MapK4vParams(map_k4v_n=2, map_k4v_m=2, map_k4v_min_hits=min_hits)
 

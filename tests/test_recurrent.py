@@ -64,7 +64,6 @@ def test_after_rejections_the_state_is_a_fresh_evaluations(recurrent_engine, kin
     target.truncate(0)
     target.eval(context[:-1])
     fresh = np.array(target.eval([context[-1]], logits="last")[-1])
-    recurrent_engine._target_tokens = []
     np.testing.assert_allclose(continued, fresh, rtol=1e-4, atol=1e-4)
     assert int(np.argmax(continued)) == int(np.argmax(fresh))
 

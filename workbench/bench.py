@@ -25,7 +25,7 @@ from .args import engine_from_args
 from .engine.agreement import Agreement
 from .engine.errors import WorkbenchError
 from .engine.session import Engine
-from .engine.settings import AUTO_K_CEILING, DRAFTERS, VERIFY, parse_chain
+from .engine.settings import AUTO_K_CEILING, DRAFTERS, VERIFY, drafters_using, parse_chain
 
 AUTO_KS = ("auto", "heuristic")
 
@@ -43,7 +43,7 @@ class Config:
     def label(self) -> str:
         if self.drafter == "none":
             return "plain"
-        ngram = f" n={self.ngram}" if self.drafter in ("lookup", "cascade") else ""
+        ngram = f" n={self.ngram}" if self.drafter in drafters_using("ngram") else ""
         return f"{self.drafter} K={self.k}{ngram}" + (" sequential" if self.verify == "sequential" else "")
 
     def settings(self, ceiling: int = AUTO_K_CEILING) -> dict[str, object]:
@@ -197,7 +197,7 @@ def expand(drafters: Iterable[str], ks: Iterable[int | str], temps: Iterable[flo
                     configs.append(Config("none", 0, t, 3, e))
                     continue
                 for k in ks:
-                    for n in (ngrams if d in ("lookup", "cascade") else [3]):
+                    for n in (ngrams if d in drafters_using("ngram") else [3]):
                         configs += [Config(d, k, t, n, e, v) for v in verifies]
     return list(dict.fromkeys(configs))
 

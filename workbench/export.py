@@ -19,6 +19,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from .engine import drafter_registry
 from .engine.errors import WorkbenchError
 from .engine.settings import SPECS, Settings, chain_members, in_use
 
@@ -26,11 +27,6 @@ TOOLS = ("llama-server", "llama-cli")
 # Flags this module emits that only some tools take (arg.cpp: -lcs/-lcd are LLAMA_EXAMPLE_LOOKUP and SERVER);
 # every other flag it emits is LLAMA_EXAMPLE_COMMON or lists both SERVER and CLI.
 _NOT_FOR = {"llama-cli": frozenset({"-lcs", "-lcd"}), "llama-server": frozenset()}
-# The workbench's own drafters, as the comments name them; llama.cpp has no --spec-type for them.
-_OURS = {"lookup": "prompt lookup", "suffix": "suffix cache", "cascade": "cascade"}
-# The nearest llama.cpp type to suggest for one of ours (without, with a draft model).
-_NEAREST = {"lookup": ("ngram-cache (llama-lookup's algorithm) or ngram-simple",) * 2,
-            "suffix": ("ngram-cache",) * 2, "cascade": ("ngram-cache", "ngram-cache,draft-simple with -md")}
 LLAMA_CTX_CAP = 4096  # the workbench's context when -c is 0: the model's own, at most this (engine/models.py)
 LLAMA_NGRAM_CACHE_DRAFT = 8  # llama.cpp's ngram-cache drafts up to 8 tokens (speculative.cpp: create_state_ngram_cache)
 
@@ -42,8 +38,9 @@ def _num(value: Any) -> str:
     return str(value)
 
 
-def _llama_type(member: str) -> str:
-    return "draft-simple" if member == "draft" else member
+def _ours() -> dict[str, str]:
+    """The workbench's own drafters, as the comments name them; llama.cpp has no --spec-type for them."""
+    return {e.name: e.what for e in drafter_registry.entries() if not e.llama and e.name != "chain"}
 
 
 def llama_command(settings: Settings, target: str | Path, draft: str | Path | None = None, *,
@@ -73,21 +70,20 @@ def llama_command(settings: Settings, target: str | Path, draft: str | Path | No
     members = [] if s.drafter == "none" else list(chain_members(s))
     has_draft = draft is not None
     types: list[str] = []  # the workbench names of the members llama.cpp runs
-    if s.drafter in _OURS:  # lookup, suffix or cascade alone: nothing to translate
-        nearest = _NEAREST[s.drafter][has_draft]
-        what = {"lookup": "the workbench's prompt lookup",
-                "suffix": "the workbench's suffix cache, learned across requests",
-                "cascade": "the workbench's: lookup, suffix and the draft model, taking the proposal most likely "
-                           "accepted"}[s.drafter]
+    ours = _ours()
+    if s.drafter in ours:  # lookup, suffix or cascade alone: nothing to translate
+        entry = drafter_registry.entry(s.drafter)
+        what = entry.export or f"the workbench's {entry.what}"
+        nearest = f"; nearest: --spec-type {entry.nearest[has_draft]}" if entry.nearest[has_draft] else ""
         notes.append(f"drafter {s.drafter} ({what}): llama.cpp has no equivalent, so this command does not "
-                     f"speculate; nearest: --spec-type {nearest}")
+                     f"speculate{nearest}")
     else:
-        left_out = [m for m in members if m in _OURS]
+        left_out = [m for m in members if m in ours]
         if "draft" in members and not has_draft:
             notes.append("draft-simple needs a draft model (-md) and none is given: left out")
-        types = [m for m in members if m not in _OURS and (m != "draft" or has_draft)]
+        types = [m for m in members if m not in ours and (m != "draft" or has_draft)]
         if left_out:
-            names = ", ".join(f"{m} ({_OURS[m]})" for m in left_out)
+            names = ", ".join(f"{m} ({ours[m]})" for m in left_out)
             rest = "left out of --spec-type" if types else "nothing remains, so this command does not speculate"
             notes.append(f"chain member{'s' * (len(left_out) > 1)} {names}: the workbench's own, no llama.cpp "
                          f"type: {rest}")
@@ -122,7 +118,7 @@ def llama_command(settings: Settings, target: str | Path, draft: str | Path | No
 
     # --- speculative decoding -------------------------------------------------------------------------
     if types:
-        add("--spec-type", ",".join(_llama_type(m) for m in types))
+        add("--spec-type", ",".join(drafter_registry.entry(m).llama for m in types))
     if uses_draft:
         add(SPECS["draft_max"].llama, s.draft_max)
     for name, spec in SPECS.items():
@@ -132,7 +128,7 @@ def llama_command(settings: Settings, target: str | Path, draft: str | Path | No
             if any(m in spec.used_by for m in types):
                 add(spec.llama, getattr(s, name))
         elif members:
-            owner = next((_OURS[u] for u in spec.used_by if u in _OURS), "/".join(spec.used_by))
+            owner = next((ours[u] for u in spec.used_by if u in ours), "/".join(spec.used_by))
             notes.append(f"{spec.label} {spec.format(getattr(s, name))}: the workbench's {owner} only, "
                          "no llama.cpp flag")
     if types and s.draft_gate == "on" and s.adaptive == "off":

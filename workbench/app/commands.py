@@ -6,24 +6,11 @@ from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from .keys import palette_entries
 from .themes import load_themes
 
-# (name, help, action on the screen); shown only where the screen has the action
-ACTIONS = (
-    ("Run", "Generate from the prompt (F2)", "run"),
-    ("Stop", "Stop at the next step (F3)", "stop"),
-    ("Continue", "Continue the current run (F4)", "continue"),
-    ("Baseline", "Measure plain decoding on the prompt (F5)", "baseline"),
-    ("Clear", "Clear the stream (F6)", "clear"),
-    ("Toggle rejected tokens", "Show or hide rejected drafts (F7)", "toggle_rejected"),
-    ("Save transcript", "Save prompt, output, settings and stats (F8)", "save"),
-    ("Record", "Record the following runs as JSON lines for `workbench replay` (ctrl+r)", "record"),
-    ("Toggle chat template", "Apply the model's chat template to the prompt, or send it raw (ctrl+t)", "toggle_chat"),
-    ("Open results", "Show a bench or tune results file (JSON) in the plots", "open_results"),
-    ("Measure expert counts", "MoE target: perplexity, agreement and tokens/s per expert count", "measure_experts"),
-    ("Export to llama.cpp", "The llama-server command line for the pair and settings in force (ctrl+o)", "export"),
-    ("Help", "Keys and legend (F1)", "help"),
-)
+# (name, help, action on the screen), from the actions' table (app/keys.py); shown only where the screen has the action
+ACTIONS = tuple(palette_entries())
 
 
 class WorkbenchCommands(Provider):

@@ -14,6 +14,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Markdown, Static, TextArea
 from textual.worker import Worker, WorkerState
 
+from ..engine import drafter_registry
+from .keys import help_rows
 from .messages import ExpertsMeasured
 
 if TYPE_CHECKING:
@@ -21,26 +23,14 @@ if TYPE_CHECKING:
     from ..engine.models import LoadOptions
     from ..experts import ExpertRow
 
-HELP = """\
+_HELP = """\
 # workbench
 
 **Keys**
 
 | key | action |
 |---|---|
-| F2 | run: generate from the prompt |
-| F3 | stop at the next step |
-| F4 | more: continue the current run |
-| F5 | plain: measure plain decoding on the same prompt, the baseline of the speedup |
-| F6 | clear the stream |
-| F7 | show or hide rejected draft tokens (hidden: a · marks where a draft was rejected) |
-| F8 | save the transcript (also saved on exit) |
-| F9 | plots: next page / hide |
-| ctrl+b | show or hide the sidebar |
-| ctrl+r | record the following runs (JSON lines, for `workbench replay`) |
-| ctrl+t | chat template on or off (raw completion) |
-| ctrl+o | export: the llama-server command for the settings in force |
-| space / n / + / - | in a replay: pause, step one verify step, faster, slower |
+{keys}| space / n / + / - | in a replay: pause, step one verify step, faster, slower |
 | ctrl+p | command palette (actions, themes) |
 | ctrl+q | quit |
 
@@ -67,11 +57,18 @@ app says after each greedy run whether its output is identical to plain decoding
 differs and how close that tie was.
 
 **Legend**: the target's own tokens in the plain colour; accepted drafts in their source's colour
-(draft model, prompt lookup, suffix cache, and one colour for llama.cpp's n-gram types: ngram-simple,
-ngram-map-k, ngram-map-k4v, ngram-mod, ngram-cache); the target's correction or bonus token underlined,
+({sources}); the target's correction or bonus token underlined,
 where each verify step ended. A dot (·) in place of a space marks where a step's draft was rejected; F7 shows the
 rejected drafts themselves, dim and struck through where they were proposed.
 """
+
+
+def help_markdown() -> str:
+    """The help: the keys from the actions' table (app/keys.py), the legend's colours from the drafter registry."""
+    parts = [members[0].what if len(members) == 1 else f"one colour for {members[0].what}: "
+             f"{', '.join(m.name for m in members)}" for members in drafter_registry.families().values()]
+    sources = ", ".join(parts[:-1]) + ", and " + parts[-1] if len(parts) > 1 else "".join(parts)
+    return _HELP.format(keys=help_rows(), sources=sources)
 
 
 class HelpScreen(ModalScreen[None]):
@@ -86,7 +83,7 @@ class HelpScreen(ModalScreen[None]):
     """
 
     def compose(self) -> ComposeResult:
-        scroll = VerticalScroll(Markdown(HELP), can_focus=True)
+        scroll = VerticalScroll(Markdown(help_markdown()), can_focus=True)
         scroll.border_title = "help (Esc closes)"
         yield scroll
 

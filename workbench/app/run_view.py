@@ -28,7 +28,7 @@ from ..engine.events import (
     StepEvent,
     TokenEvent,
 )
-from ..engine.settings import Settings, describe
+from ..engine.settings import Settings, describe, drafters_using
 from ..engine.stats import Stats
 from ..engine.transcript import Transcript
 from .widgets.plots import PlotData, Plots
@@ -55,7 +55,7 @@ def status_line(settings: Settings, stats: Stats, state: str, baseline: float | 
              f"K={s.k_text()}", f"T={s.temperature:.2f}", f"drafter={s.drafter}",
              f"acc={100 * stats.acceptance:.1f}%", f"drafted={stats.n_drafted}", f"accepted={stats.n_accepted}",
              f"len={stats.mean_accepted_length:.2f}"]
-    if s.drafter in ("lookup", "cascade"):
+    if s.drafter in drafters_using("ngram"):
         parts.append(f"ngram={s.ngram}")
     if s.drafter == "chain":
         parts.append(f"chain={s.chain}")

@@ -27,6 +27,22 @@ class Source(str, Enum):
     NGRAM_CACHE = "ngram-cache"
 
 
+def source_for(value: str) -> Source:
+    """The Source named `value`, added as a member when a drafter registered later brings a new one
+    (engine/drafter_registry.py), so that a new drafter needs no line here: members compare, iterate and
+    load from a recording as the ones above do."""
+    try:
+        return Source(value)
+    except ValueError:
+        pass
+    member = str.__new__(Source, value)
+    member._name_, member._value_ = value.upper().replace("-", "_"), value
+    Source._member_map_[member._name_] = member
+    Source._value2member_map_[value] = member
+    Source._member_names_.append(member._name_)
+    return member
+
+
 class Fate(str, Enum):
     """What became of a token."""
 

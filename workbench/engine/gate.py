@@ -1,47 +1,28 @@
 """The draft gate: a drafter drafts as much as its recent verdicts have earned, and pauses when it keeps missing.
 
-On a CPU a rejected draft token costs real time: a verify batch of 9 costs about 3.5 decode steps, one of
-49 (ngram-simple's default m = 48) about 15. llama.cpp's n-gram types were tuned on GPUs, where a longer
-batch is nearly free; on a CPU their defaults drafted 48 tokens on a weak match and lost most of a
-step's worth per drafted token. The gate is llama.cpp's own ngram-map-k rule (a key drafts at most what
-it had accepted the last time) made general, per source:
+On a CPU a rejected draft token costs real time, so the gate makes llama.cpp's own ngram-map-k rule (a key
+drafts at most what it had accepted the last time) general, per source:
 - a source starts at K tokens (a drafter sized larger, like ngram-simple's 48, grows from there);
 - after a step with a rejection, the next draft from that source is at most one token longer than what
   was accepted; after a step with every token accepted the limit doubles (and lifts once it reaches the
   drafter's own size);
 - when even a one-token draft is refused, the source pauses for 2, then 4, 8, 16 steps (the pause
-  resets at its next accepted token), so a drafter with nothing to say costs a fraction of a verify
-  slot per step instead of one;
+  resets at its next accepted token);
 - the measured rule: over its last 8 drafting steps a source must yield at least as many tokens per second
   as the recent steps that drafted nothing (a plain decoding step). One that does not is paused for 8, then
-  16, ... 64 steps and judged afresh after. Whatever makes it slow (rejections, the cost of the verify batch
-  on this machine, its own drafting time) is in the clock. A drafter that proposes at every step (lookup,
-  suffix) leaves no plain step to compare with, so while fewer than two are known one step in seven drafts
-  nothing;
+  16, ... 64 steps and judged afresh after. A drafter that proposes at every step (lookup, suffix) leaves no
+  plain step to compare with, so while fewer than two are known one step in seven drafts nothing;
 - no draft too short to pay: once a source's drafts of n tokens are measured to cost n + 1 plain steps or
-  more, it drafts at least n + 1 tokens or nothing (on SmolLM2 Q4_1 at 2 threads a one-token draft costs 2.2
-  steps, two tokens 2.6, eight 5.1: a one-token draft could only lose);
-- and a loss budget, the rule that makes it "never a trap": once a source's drafting steps among the last
-  HORIZON (64) steps have cost more than they saved (their tokens at the plain step's pace, less what they
-  took), it may draft only as much as an outright rejection would leave within ALLOWANCE_STEPS plain step
-  plus LOSS_SHARE of those steps' time of breaking even. So a drafter that pays is not held back (a draft
-  model's first drafts, dearer per token while it catches up, were: the demo fell to 1.02x plain when the
-  budget applied from the first step); one that has lost drafts again as its losses age out of the horizon,
-  for as long a draft as the budget covers, longer as its drafts are accepted; and it loses at most about 3%
-  of any 64 steps. (Counted over the whole request, one rejected first draft of 8 tokens kept ngram-cache
-  from the copying that follows in Spec-Bench summarization's raw form: 1.35x llama-lookup fell to 0.82x.)
-Each source's verdicts (limits, pauses, budget) start afresh with each request. Carrying them over was
-measured: it lifted the worst never-a-trap cells, but the demo's second and third runs fell from 1.38x to
-1.23x plain (6 rounds): pauses and short limits learnt at the end of one answer held the draft model back at
-the start of the next, where it is most often right. What steps cost (StepCosts) is a fact about the machine
-and the target, so the engine keeps it from request to request: a short answer knows from its first step
-that a one-token draft cannot pay. The choices (ALLOWANCE_STEPS, LOSS_SHARE) were made with
-`benchmarks/gate_replay.py`, which replays the drafters against plain decoding's own output with each verify
-step costing its measured time, so policies compare without this machine's noise; the README has the
-measured figures.
+  more, it drafts at least n + 1 tokens or nothing;
+- a loss budget: once a source's drafting steps among the last HORIZON (64) steps have cost more than they
+  saved (their tokens at the plain step's pace, less what they took), it may draft only as much as an
+  outright rejection would leave within ALLOWANCE_STEPS plain step plus LOSS_SHARE of those steps' time of
+  breaking even. So it loses at most about 3% of any 64 steps.
+Each source's verdicts (limits, pauses, budget) start afresh with each request; what steps cost (StepCosts)
+is a fact about the machine and the target, so the engine keeps it from request to request.
 It only ever shortens or skips a draft, so what is emitted is still the target's own choice. It applies
 with a fixed K (adaptive K has its own cost model) and can be turned off (`--draft-gate off`) to draft
-exactly as llama.cpp does, e.g. to compare with its tools on the same tokens.
+exactly as llama.cpp does. Why each rule is there, and the measurements that chose them: docs/draft-gate.md.
 """
 
 from __future__ import annotations

@@ -145,7 +145,7 @@ class Model:
         for i in range(n):
             self._batch.seq_id[i][0] = 0
         self._piece_buf = ctypes.create_string_buffer(256)
-        self.n_past = 0  # positions held in the KV cache
+        self.cached: list[int] = []  # the tokens the KV cache holds, in order (kept by eval and truncate only)
         self._closed = False
         # A recurrent state cannot forget its last tokens: it is kept aside before a verify batch and put back
         # after a rejection (engine/state.py). None for a KV cache, or when llama.cpp cannot save the state.
@@ -241,7 +241,7 @@ class Model:
             if rc != 0:
                 self.truncate(self.n_past)  # a failed decode may leave part of the batch in the cache
                 raise WorkbenchError(f"llama_decode failed with code {rc} at position {self.n_past}")
-            self.n_past += n
+            self.cached.extend(chunk)
             wanted = range(n) if logits == "all" else [n - 1] if (logits == "last" and last_chunk) else []
             rows.extend(np.ctypeslib.as_array(lib.llama_get_logits_ith(self.llm.ctx, i), shape=(self.n_vocab,))
                         for i in wanted)
@@ -255,7 +255,19 @@ class Model:
         if n_keep < self.n_past or n_keep == 0:
             if not self._lib.llama_memory_seq_rm(self._memory, 0, n_keep, -1):
                 raise WorkbenchError(f"{self.info.name}: this model's state cannot be rolled back")
-        self.n_past = min(self.n_past, n_keep)
+        del self.cached[n_keep:]
+
+    @property
+    def n_past(self) -> int:
+        """Positions held in the KV cache."""
+        return len(self.cached)
+
+    @n_past.setter
+    def n_past(self, n: int) -> None:
+        """A state put back at n positions (engine/state.py): the cache holds the first n tokens again."""
+        if n > len(self.cached):
+            raise ValueError(f"the cache holds {len(self.cached)} tokens, not {n}")
+        del self.cached[n:]
 
     def close(self) -> None:
         if not self._closed:

@@ -56,12 +56,6 @@ def event_to_json(event: Event) -> dict[str, Any]:
     return {"type": _NAMES[type(event)], **data}
 
 
-def event_from_json(data: dict[str, Any]) -> Event:
-    """The event a recorded line holds, checked; a ValueError says what is wrong with it."""
-    event, _ = _event(data)
-    return event
-
-
 class Recorder:
     """Appends events to a JSON-lines file as they happen (flushed per step, so a crash loses little)."""
 

@@ -11,16 +11,16 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
-from dataclasses import replace
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .adaptive import AdaptiveK, HeuristicK
 from .agreement import Agreement, compare, first_difference, plain_margin
-from .drafters import DrafterSet, Proposal
-from .drafters.cascade import CascadeDrafter
+from .drafters import Drafter, DrafterSet, Proposal
 from .errors import WorkbenchError
 from .events import (
     DoneEvent,
@@ -95,7 +95,6 @@ class Engine:
             self.no_speculation = (f"{target.info.arch} is a {kind} architecture and {target.rollback_problem}: "
                                    "speculation is off and it generates plainly")
         self.drafters = DrafterSet(draft, target if self.cross_vocab else None)
-        self._target_tokens: list[int] = []  # what the target's KV cache holds
         self._session: Session | None = None
         self.step_costs = StepCosts()  # what steps cost here, for the draft gate of every request (engine/gate.py)
 
@@ -142,7 +141,6 @@ class Engine:
             self.draft, self.draft_experts = new, n
         else:
             self.target, self.experts = new, n
-            self._target_tokens = []
         if self.draft is not None and (draft or self.cross_vocab):  # a translating drafter holds the target too
             self.drafters.set_draft_model(self.draft, self.target if self.cross_vocab else None)
         return time.perf_counter() - start
@@ -206,6 +204,11 @@ class Engine:
                                 self.k_policies if k_policies is None else k_policies)
         return self._session
 
+    @property
+    def current(self) -> Session | None:
+        """The request under way, or the last one (None before the first)."""
+        return self._session
+
     def tokens(self, prompt: str | list[int]) -> list[int]:
         return self.target.tokenize(prompt, add_bos=self.target.add_bos) if isinstance(prompt, str) else list(prompt)
 
@@ -217,8 +220,7 @@ class Engine:
             return compare(plain, other)
         if self._session is not None:
             self._session.finish()
-        margin = plain_margin(self.target, self.tokens(prompt), plain, i)
-        self._target_tokens = []  # the cache now holds the margin's context: the next request re-syncs
+        margin = plain_margin(self.target, self.tokens(prompt), plain, i)  # the next request re-syncs the cache
         return compare(plain, other, margin)
 
     def generate(self, prompt: str | list[int], n_predict: int = 256, k_policies: KPolicies | None = None,
@@ -236,6 +238,28 @@ class Engine:
         for m in (self.draft, self.target):
             if m is not None:
                 m.close()
+
+
+@dataclass(slots=True)
+class _Step:
+    """One decode step as its phases fill it in: plan K, draft, verify, commit (Session.run)."""
+
+    settings: Settings
+    drafter: Drafter | None  # None: a plain step
+    policy: AdaptiveK | HeuristicK | None = None  # adaptive K, when it chooses K
+    params: Any = None  # the drafter's parameters for this step
+    gate: DraftGate | None = None  # the draft gate, when it applies
+    k_max: int = 0  # the most the drafter may propose
+    k_asked: int = 0  # what K (or the adaptive policy) asked for
+    k: int = 0  # what the gate allows of it
+    proposal: Proposal = field(default_factory=Proposal)
+    rollback: Rollback | None = None  # a recurrent target's state kept aside, at `kept` tokens
+    kept: int = 0
+    n_acc: int = 0  # draft tokens accepted
+    next: int = 0  # the target's own token after them
+    started: float = 0.0  # perf_counter at the start of drafting, its end, the end of verifying
+    drafted: float = 0.0
+    verified: float = 0.0
 
 
 class Session:
@@ -277,7 +301,8 @@ class Session:
     # --- the loop ---------------------------------------------------------------------------
     def _prefill(self) -> Iterator[Event]:
         """Make the target cache hold context[:-1], reusing whatever prefix it already holds."""
-        target, held = self.engine.target, self.engine._target_tokens
+        target = self.engine.target
+        held = target.cached
         want = self.context[:-1]
         keep = 0
         limit = min(len(held), len(want), target.n_past)
@@ -292,7 +317,6 @@ class Session:
             target.eval(want[first:first + chunk])
             if total > chunk:
                 yield PromptProgressEvent(min(first + chunk, len(want)) - keep, total)
-        self.engine._target_tokens = list(want)
         s = self.settings.snapshot()
         drafter = self.engine.drafters.get(s) if not self.engine.available(s.drafter) else None
         if drafter is not None:
@@ -318,17 +342,17 @@ class Session:
                 yield from self._prefill()
 
     def run(self, n_predict: int = 256) -> Iterator[Event]:
-        """Generate up to n_predict tokens, yielding events; ends with one DoneEvent."""
+        """Generate up to n_predict tokens, yielding events; ends with one DoneEvent. Each step plans its
+        draft length, drafts, verifies in one target pass and commits what the target kept."""
         validate("n_predict", n_predict)
         self.stop_event.clear()
-        engine = self.engine
         yield from self._apply_experts(self.settings.snapshot(), prefill=False)
-        target = engine.target
         yield from self._prefill()
         start = time.perf_counter()
         produced = 0
-        refused: set[str] = set()
+        refused: set[str] = set()  # drafters this request cannot run, said once
         while True:
+            target = self.engine.target
             if produced >= n_predict:
                 yield DoneEvent("n_predict", f"generated {produced} tokens")
                 return
@@ -339,97 +363,123 @@ class Session:
             if room < 0:
                 yield DoneEvent("context_full", f"context full ({target.n_ctx} tokens): generation stopped, output kept")
                 return
-            s = self.settings.snapshot()
-            if self._applied is not None and s != self._applied:
-                changes = s.changed(self._applied)
-                if "seed" in changes:
-                    self._rng = np.random.default_rng(s.seed)
-                yield SettingsEvent(self.step, changes)
-            self._applied = s
-            if (s.experts, s.draft_experts) != (engine.experts, engine.draft_experts):
-                yield from self._apply_experts(s)
-                target = engine.target
-
-            drafter_name = s.drafter
-            why_not = engine.available(drafter_name)
-            if why_not:
-                if drafter_name not in refused:
-                    refused.add(drafter_name)
-                    yield NoticeEvent(why_not)
-                drafter_name = "none"
-            drafter = engine.drafters.get(replace(s, drafter=drafter_name))
-            policy = self._policy(s, drafter_name) if drafter is not None else None
-            params = drafter.params(s) if drafter is not None else None
-            k_max = drafter.cap(params, s.draft_max) if drafter is not None else 0
-            k = min(policy.choose(k_max) if policy else k_max, room, n_predict - produced - 1)
-            k_asked = k  # what K (or the adaptive policy) asked for; the gate may draft less
-            gate = self.gate if s.draft_gate == "on" and policy is None else None
-            self.gate.timed = s.temperature <= 0.0  # at T > 0 a seed reproduces its output (engine/gate.py)
-            if isinstance(drafter, CascadeDrafter):
-                drafter.gate = gate  # a cascade or chain gates each member
-            elif gate is not None and drafter is not None and k > 0:
-                k = gate.allow(drafter.source.value, k, min(drafter.least(params), k), start=s.draft_max)
-            t0 = time.perf_counter()
-            proposal = Proposal()
-            if drafter is not None and k > 0:
-                proposal = drafter.propose(self.context, k, params, self._rng)
-                del proposal.tokens[k:]
-                if gate is not None and proposal.tokens and not gate.worth(proposal.source.value, len(proposal)):
-                    proposal = Proposal()  # too short to pay on this machine, however it fares (engine/gate.py)
-            t1 = time.perf_counter()
-            draft = proposal.tokens
-            rollback = target.rollback if draft and target.recurrent else None
-            kept = target.n_past
-            if rollback is not None:
-                rollback.save()  # a recurrent state cannot forget rejected drafts: keep it aside (engine/state.py)
-            if s.verify == "sequential":  # one decode per token: plain decoding's own logits, batch-invariant
-                rows = [np.array(target.eval([t], logits="last")[-1]) for t in [self.context[-1], *draft]]
-            else:
-                rows = target.eval([self.context[-1], *draft], logits="all")
-            if s.temperature <= 0.0:
-                n_acc, nxt = greedy_verify(draft, [int(np.argmax(r)) for r in rows])
-            else:
-                params = s.sampling
-                # the lambda is called within this step only, so the loop variables it reads are this step's
-                n_acc, nxt = speculative_verify(draft, lambda i: probabilities(rows[i], params),  # noqa: B023
-                                                proposal.q, self._rng)
-            t2 = time.perf_counter()
-
-            new = [*draft[:n_acc], nxt]
-            eog = next((i for i, t in enumerate(new) if target.is_eog(t)), None)
-            if eog is not None:
-                new = new[:eog]
-            self.context.extend(new)
-            state_seconds = 0.0
-            if rollback is not None:
-                if len(self.context) - 1 < target.n_past:
-                    notice = self._restore(rollback, kept)
-                    if notice:
-                        yield notice
-                state_seconds = rollback.take_seconds()
-            else:
-                target.truncate(len(self.context) - 1)
-            engine._target_tokens = self.context[:-1]
-            produced += len(new)
-            cost = t2 - t0 + state_seconds  # what the step cost, the state's keeping included
-            if policy:
-                policy.observe(len(draft), n_acc, cost)
-            if drafter is not None and draft:
-                engine.drafters.accept(drafter, n_acc)
-                if gate is not None:
-                    gate.verdict(proposal.source.value, len(draft), n_acc, k_max, cost)
-            elif gate is not None:
-                gate.plain_step(cost)
-            if target.rollback is not None:  # a recurrent target: is its state worth keeping?
-                yield from self._state_notice(policy, k, state_seconds, cost)
-            yield from self._token_events(proposal, n_acc, nxt, len(new))
-            yield StepEvent(self.step, proposal.source if draft else Source.TARGET, k_asked, len(draft), n_acc, len(new),
-                            t1 - t0, t2 - t1, time.perf_counter() - start, state_seconds, proposal.n_source)
-            self.step += 1
-            if eog is not None:
+            s = yield from self._take_settings()
+            step = yield from self._plan(s, min(room, n_predict - produced - 1), refused)
+            self._draft(step)
+            self._verify(step)
+            emitted, eog = yield from self._commit(step, start)
+            produced += emitted
+            if eog:
                 # the end-of-generation token is not part of the output; drop it from the cache too
                 yield DoneEvent("eos", f"end of generation after {produced} tokens")
                 return
+
+    def _take_settings(self) -> Generator[Event, None, Settings]:
+        """This step's settings: a change since the last step is emitted (and a new seed or expert count applied)."""
+        s = self.settings.snapshot()
+        if self._applied is not None and s != self._applied:
+            changes = s.changed(self._applied)
+            if "seed" in changes:
+                self._rng = np.random.default_rng(s.seed)
+            yield SettingsEvent(self.step, changes)
+        self._applied = s
+        if (s.experts, s.draft_experts) != (self.engine.experts, self.engine.draft_experts):
+            yield from self._apply_experts(s)
+        return s
+
+    def _plan(self, s: Settings, room: int, refused: set[str]) -> Generator[Event, None, _Step]:
+        """Plan K: the drafter, what K (or the adaptive policy) asks for within `room`, and what the draft gate
+        allows of it."""
+        engine = self.engine
+        drafter_name = s.drafter
+        why_not = engine.available(drafter_name)
+        if why_not:
+            if drafter_name not in refused:
+                refused.add(drafter_name)
+                yield NoticeEvent(why_not)
+            drafter_name = "none"
+        step = _Step(s, engine.drafters.get(replace(s, drafter=drafter_name)))
+        drafter = step.drafter
+        if drafter is not None:
+            step.policy = self._policy(s, drafter_name)
+            step.params = drafter.params(s)
+            step.k_max = drafter.cap(step.params, s.draft_max)
+        step.k = step.k_asked = min(step.policy.choose(step.k_max) if step.policy else step.k_max, room)
+        step.gate = self.gate if s.draft_gate == "on" and step.policy is None else None
+        self.gate.timed = s.temperature <= 0.0  # at T > 0 a seed reproduces its output (engine/gate.py)
+        if drafter is not None and step.k > 0:
+            step.k = drafter.budget(step.gate, step.k, step.params, s.draft_max)
+        return step
+
+    def _draft(self, step: _Step) -> None:
+        """Draft: the drafter's proposal, at most the planned K; one too short to pay here is dropped."""
+        t0 = time.perf_counter()
+        drafter, gate = step.drafter, step.gate
+        if drafter is not None and step.k > 0:
+            proposal = drafter.propose(self.context, step.k, step.params, self._rng)
+            del proposal.tokens[step.k:]
+            if gate is not None and proposal.tokens and not gate.worth(proposal.source.value, len(proposal)):
+                proposal = Proposal()  # too short to pay on this machine, however it fares (engine/gate.py)
+            step.proposal = proposal
+        step.started, step.drafted = t0, time.perf_counter()
+
+    def _verify(self, step: _Step) -> None:
+        """Verify: the last token and the draft in one target pass (one per token when sequential), judged
+        greedily or by rejection sampling. A recurrent target's state is kept aside first (engine/state.py)."""
+        target, s, draft = self.engine.target, step.settings, step.proposal.tokens
+        step.rollback = target.rollback if draft and target.recurrent else None
+        step.kept = target.n_past
+        if step.rollback is not None:
+            step.rollback.save()  # a recurrent state cannot forget rejected drafts: keep it aside
+        if s.verify == "sequential":  # one decode per token: plain decoding's own logits, batch-invariant
+            rows = [np.array(target.eval([t], logits="last")[-1]) for t in [self.context[-1], *draft]]
+        else:
+            rows = target.eval([self.context[-1], *draft], logits="all")
+        if s.temperature <= 0.0:
+            step.n_acc, step.next = greedy_verify(draft, [int(np.argmax(r)) for r in rows])
+        else:
+            sampling = s.sampling
+            step.n_acc, step.next = speculative_verify(draft, lambda i: probabilities(rows[i], sampling),
+                                                       step.proposal.q, self._rng)
+        step.verified = time.perf_counter()
+
+    def _commit(self, step: _Step, start: float) -> Generator[Event, None, tuple[int, bool]]:
+        """Commit: the accepted drafts and the target's own token join the context, the cache drops the rest,
+        the drafters, the K policy and the gate hear the verdict, and the step's events go out. Returns the
+        tokens emitted and whether the target ended the generation."""
+        engine, target = self.engine, self.engine.target
+        proposal, n_acc, draft, gate = step.proposal, step.n_acc, step.proposal.tokens, step.gate
+        new = [*draft[:n_acc], step.next]
+        eog = next((i for i, t in enumerate(new) if target.is_eog(t)), None)
+        if eog is not None:
+            new = new[:eog]
+        self.context.extend(new)
+        state_seconds = 0.0
+        if step.rollback is not None:
+            if len(self.context) - 1 < target.n_past:
+                notice = self._restore(step.rollback, step.kept)
+                if notice:
+                    yield notice
+            state_seconds = step.rollback.take_seconds()
+        else:
+            target.truncate(len(self.context) - 1)
+        cost = step.verified - step.started + state_seconds  # what the step cost, the state's keeping included
+        if step.policy:
+            step.policy.observe(len(draft), n_acc, cost)
+        if step.drafter is not None and draft:
+            engine.drafters.accept(step.drafter, n_acc)
+            if gate is not None:
+                gate.verdict(proposal.source.value, len(draft), n_acc, step.k_max, cost)
+        elif gate is not None:
+            gate.plain_step(cost)
+        if target.rollback is not None:  # a recurrent target: is its state worth keeping?
+            yield from self._state_notice(step.policy, step.k, state_seconds, cost)
+        yield from self._token_events(proposal, n_acc, step.next, len(new))
+        yield StepEvent(self.step, proposal.source if draft else Source.TARGET, step.k_asked, len(draft), n_acc,
+                        len(new), step.drafted - step.started, step.verified - step.drafted,
+                        time.perf_counter() - start, state_seconds, proposal.n_source)
+        self.step += 1
+        return len(new), eog is not None
 
     def _restore(self, rollback: Rollback, kept: int) -> NoticeEvent | None:
         """Back to the state kept aside at `kept` tokens, then the accepted tokens again. If llama.cpp cannot

@@ -23,19 +23,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from . import drafter_registry
 from .errors import WorkbenchError
 
 if TYPE_CHECKING:
     from .sampling import SamplingParams
 
-DrafterName = Literal["none", "draft", "lookup", "suffix", "cascade", "ngram-simple", "ngram-map-k", "ngram-map-k4v",
-                      "ngram-mod", "ngram-cache", "chain"]
-DRAFTERS: tuple[DrafterName, ...] = get_args(DrafterName)
-# llama.cpp's --spec-type names of the n-gram drafters that mirror its own (engine/drafters/ngram_*.py)
-LLAMA_NGRAM: tuple[DrafterName, ...] = ("ngram-simple", "ngram-map-k", "ngram-map-k4v", "ngram-mod", "ngram-cache")
+DrafterName = str  # a name in the drafter registry (engine/drafter_registry.py), or 'none'
+# the drafters registered when the settings table was made (the registry's functions answer for later ones)
+DRAFTERS: tuple[DrafterName, ...] = drafter_registry.names()
 # A chain's members in llama.cpp's fixed order of preference (common_speculative_init: n-gram types first, the
 # draft model last); ours (lookup, suffix) sit between them. A chain given in any order runs in this one.
-CHAIN_ORDER: tuple[DrafterName, ...] = (*LLAMA_NGRAM, "lookup", "suffix", "draft")
+CHAIN_ORDER: tuple[DrafterName, ...] = drafter_registry.chain_order()
 _CHAIN_ALIASES = {"draft-simple": "draft"}  # llama.cpp's name for a draft model
 VerifyMode = Literal["batch", "sequential"]  # one target pass for all drafts, or one per token (exactly plain's logits)
 VERIFY: tuple[VerifyMode, ...] = get_args(VerifyMode)
@@ -92,17 +91,18 @@ def parse_chain(text: str) -> str:
     """A drafter chain as llama.cpp's --spec-type takes it ("ngram-mod,draft-simple"): known names only, each
     once, put in CHAIN_ORDER. ValueError names the unknown one."""
     names: list[str] = []
+    order = drafter_registry.chain_order()
     for raw in text.split(","):
         name = _CHAIN_ALIASES.get(raw.strip(), raw.strip())
         if not name:
             continue
-        if name not in CHAIN_ORDER:
-            raise ValueError(f"unknown drafter {raw.strip()!r} in the chain: choose from {', '.join(CHAIN_ORDER)}")
+        if name not in order:
+            raise ValueError(f"unknown drafter {raw.strip()!r} in the chain: choose from {', '.join(order)}")
         if name not in names:
             names.append(name)
     if not names:
         raise ValueError("the chain names no drafter")
-    return ",".join(sorted(names, key=CHAIN_ORDER.index))
+    return ",".join(sorted(names, key=order.index))
 
 
 def parse_drafter(text: str) -> str:
@@ -110,8 +110,9 @@ def parse_drafter(text: str) -> str:
     name = _CHAIN_ALIASES.get(text.strip(), text.strip())
     if "," in name:
         return parse_chain(name)
-    if name not in DRAFTERS:
-        raise ValueError(f"unknown drafter {text!r}: choose one of {', '.join(DRAFTERS)} or a comma-separated chain")
+    if name not in drafter_registry.names():
+        raise ValueError(f"unknown drafter {text!r}: choose one of {', '.join(drafter_registry.names())} or a "
+                         "comma-separated chain")
     return name
 
 
@@ -120,8 +121,16 @@ def chain_members(settings: Settings) -> tuple[str, ...]:
     if settings.drafter == "chain":
         return tuple(settings.chain.split(","))
     if settings.drafter == "cascade":
-        return ("lookup", "suffix", "draft")
+        return drafter_registry.cascade_order()
     return (settings.drafter,)
+
+
+def drafters_using(name: str) -> tuple[str, ...]:
+    """The drafter choices setting `name` tunes: the drafters its spec names, and the cascade when it tunes one of
+    the cascade's stages."""
+    used_by = SPECS[name].used_by
+    cascade = ("cascade",) if any(d in used_by for d in drafter_registry.cascade_order()) else ()
+    return tuple(dict.fromkeys((*used_by, *cascade)))
 
 
 def in_use(spec: Spec, settings: Settings) -> bool:

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual import on
-from textual.binding import Binding
 from textual.message import Message
 from textual.reactive import reactive
 from textual.worker import Worker, WorkerState
@@ -28,6 +27,7 @@ from ...engine.settings import SPECS, LiveSettings, Settings, change, validate
 from .. import jobs
 from ..dialogs import ExpertsScreen, ExportScreen
 from ..keeper import Keeper, RunRecord
+from ..keys import bindings
 from ..messages import AgreementMeasured, BaselineMeasured, EngineLoaded, LoadFailed, RunEnded
 from ..widgets.controls import ControlsPanel
 from ..widgets.models import ModelsPanel
@@ -52,25 +52,7 @@ class Opening:
 
 
 class LiveScreen(RunScreen):
-    BINDINGS = [
-        Binding("f2", "run", "Run", priority=True),
-        Binding("f3", "stop", "Stop", priority=True),
-        # short words, so that all the F keys fit the 80-column footer: F4 generates more of the same request,
-        # F5 measures plain decoding (the baseline of the speedup)
-        Binding("f4", "continue", "More", priority=True),
-        Binding("f5", "baseline", "Plain", priority=True),
-        Binding("f6", "clear", "Clear", priority=True),
-        Binding("f7", "toggle_rejected", "Rejected", priority=True),
-        Binding("f8", "save", "Save", priority=True),
-        Binding("f9", "cycle_plots", "Plots", priority=True),
-        Binding("f1", "help", "Help", priority=True),
-        Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False),
-        Binding("ctrl+r", "record", "Record", show=False),
-        Binding("ctrl+t", "toggle_chat", "Chat/raw", show=False),
-        # not ctrl+e: the prompt editor and the fields take it (end of line). Not in the footer: it is full at 110
-        # columns (and the snapshots keep it so); F1's table and the command palette list it.
-        Binding("ctrl+o", "export", "Export", show=False),
-    ]
+    BINDINGS = bindings()  # the actions' table (app/keys.py)
 
     running: reactive[bool] = reactive(False, init=False)  # a worker is generating or measuring
     # a pair is loading (not Textual's own `loading`, which would cover the whole screen with an indicator)

@@ -210,15 +210,13 @@ def _split_cells(text: str, cells: int) -> tuple[str, str]:
 
 def legend(styles: dict[object, Style]) -> list[tuple[str, Style]]:
     """The one legend, as (text, style) pairs for a rich Text."""
+    from ...engine import drafter_registry
     from ...engine.events import Source
 
-    return [
-        ("target", styles.get((Source.TARGET, Fate.PLAIN), Style())), ("  ", Style()),
-        ("draft", styles.get((Source.DRAFT, Fate.ACCEPTED), Style())), ("  ", Style()),
-        ("lookup", styles.get((Source.LOOKUP, Fate.ACCEPTED), Style())), ("  ", Style()),
-        ("suffix", styles.get((Source.SUFFIX, Fate.ACCEPTED), Style())), ("  ", Style()),
-        ("ngram-*", styles.get((Source.NGRAM_MOD, Fate.ACCEPTED), Style())), ("  ", Style()),
-        (f"{REJECTION_MARK}rejected (F7)", styles.get(MARK_KEY, Style())), ("  ", Style()),
-        ("correction/bonus", styles.get((Source.TARGET, Fate.CORRECTION), Style())), ("  ", Style()),
-        ("\u2039setting\u203a", styles.get("marker", Style())),
-    ]
+    items = [("target", styles.get((Source.TARGET, Fate.PLAIN), Style()))]
+    items += [(drafter_registry.family_label(members), styles.get((Source(members[0].source), Fate.ACCEPTED), Style()))
+              for members in drafter_registry.families().values()]  # one hue per colour family
+    items += [(f"{REJECTION_MARK}rejected (F7)", styles.get(MARK_KEY, Style())),
+              ("correction/bonus", styles.get((Source.TARGET, Fate.CORRECTION), Style())),
+              ("\u2039setting\u203a", styles.get("marker", Style()))]
+    return [part for i, item in enumerate(items) for part in ([("  ", Style())] if i else []) + [item]]

@@ -1,6 +1,6 @@
 """Where draft tokens come from, and the one place that builds them: a draft model, prompt lookup, a
-suffix cache, llama.cpp's five n-gram types, our cascade and llama.cpp's chain of them (the orders are
-written once: `CASCADE_ORDER` here, `CHAIN_ORDER` in the settings table).
+suffix cache, llama.cpp's five n-gram types, our cascade and llama.cpp's chain of them (each drafter, and
+the cascade's and chains' orders, declared once in engine/drafter_registry.py).
 
 The engine holds one `DrafterSet` per loaded pair. The base drafters outlive requests (the suffix cache
 and ngram-mod's table remember earlier outputs); the cascade and the chains are views over them, rebuilt
@@ -13,35 +13,28 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .. import drafter_registry
 from ..errors import WorkbenchError
-from ..settings import DrafterName, Settings
+from ..settings import Settings
 from . import ngram_cache
 from .base import Drafter, Proposal
 from .cascade import CascadeDrafter, ChainDrafter
-from .lookup import LookupDrafter
 from .ngram_cache import NgramCacheDrafter
-from .ngram_map import NgramMapDrafter, NgramSimpleDrafter
-from .ngram_mod import NgramModDrafter
-from .suffix import SuffixDrafter
 
 if TYPE_CHECKING:
     from ..models import LoadOptions, Model
 
-__all__ = ["CASCADE_ORDER", "Drafter", "DrafterSet", "Proposal"]
-
-# Retrieval first because a miss costs nothing; the draft model last, asked when retrieval is not expected
-# to do as well (drafters/cascade.py).
-CASCADE_ORDER: tuple[DrafterName, ...] = ("lookup", "suffix", "draft")
+__all__ = ["Drafter", "DrafterSet", "Proposal"]
 
 
 class DrafterSet:
     """The drafters of one engine, by name ('none' has none)."""
 
     def __init__(self, draft_model: Model | None = None, translate_to: Model | None = None) -> None:
-        self._base: dict[str, Drafter] = {
-            "lookup": LookupDrafter(), "suffix": SuffixDrafter(), "ngram-simple": NgramSimpleDrafter(),
-            "ngram-map-k": NgramMapDrafter(key_only=True), "ngram-map-k4v": NgramMapDrafter(key_only=False),
-            "ngram-mod": NgramModDrafter(), "ngram-cache": NgramCacheDrafter()}
+        self._base: dict[str, Drafter] = {}
+        for entry in drafter_registry.entries():
+            if entry.factory is not None and not entry.uses_draft_model:
+                self._base[entry.name] = entry.build(None, None)  # type: ignore[assignment]
         self._chains: dict[str, ChainDrafter] = {}
         self.cascade = CascadeDrafter([])
         self.set_draft_model(draft_model, translate_to)
@@ -49,13 +42,13 @@ class DrafterSet:
     def set_draft_model(self, model: Model | None, translate_to: Model | None = None) -> None:
         """Use `model` as the draft drafter (None: no draft model); the cascade and chains follow. With
         `translate_to` (the target), the draft model has another vocabulary and its drafts are translated."""
-        from .cross_vocab import CrossVocabDrafter  # they need llama_cpp; the n-gram drafters do not
-        from .draft_model import DraftModelDrafter
-
-        self._base.pop("draft", None)
-        if model is not None:
-            self._base["draft"] = CrossVocabDrafter(model, translate_to) if translate_to else DraftModelDrafter(model)
-        self.cascade = CascadeDrafter([self._base[n] for n in CASCADE_ORDER if n in self._base])
+        for entry in drafter_registry.entries():  # built only here: they need llama_cpp, the n-gram drafters do not
+            if entry.uses_draft_model:
+                self._base.pop(entry.name, None)
+                drafter = entry.build(model, translate_to)
+                if drafter is not None:
+                    self._base[entry.name] = drafter
+        self.cascade = CascadeDrafter([self._base[n] for n in drafter_registry.cascade_order() if n in self._base])
         self._chains = {}
 
     @property

@@ -5,7 +5,8 @@ The session owns the context (prompt + emitted tokens) and only ever appends to 
 calls; a drafter reads it in `propose` and may index the new part lazily, so drafters that are not in
 use cost nothing and can be switched to mid-run. Each hook but `propose` has a no-op default, so a
 drafter implements only what it needs. Each drafter reads a small parameter object of its own (`Params`),
-a slice of the settings taken by field name, never the whole Settings.
+a slice of the settings taken by field name, never the whole Settings; `settings_params` gives its fields
+the settings table's defaults, so they are written once.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ..events import Source
 if TYPE_CHECKING:
     import numpy as np
 
+    from ..gate import DraftGate
     from ..settings import Settings
 
 
@@ -39,6 +41,15 @@ class Proposal:
 @dataclass(frozen=True, slots=True)
 class NoParams:
     pass
+
+
+def settings_params(cls: type) -> Any:
+    """A frozen parameter dataclass whose fields, named like settings, default to the settings table's values."""
+    from ..settings import SPECS
+
+    for name in cls.__dict__.get("__annotations__", {}):
+        setattr(cls, name, SPECS[name].default)
+    return dataclass(frozen=True, slots=True)(cls)
 
 
 def settings_slice(params_type: type, settings: Settings) -> Any:
@@ -64,6 +75,13 @@ class Drafter(ABC):
     def least(self, params: Any) -> int:
         """The shortest draft this drafter makes (a shorter one it drops): the draft gate never asks for less."""
         return 0
+
+    def budget(self, gate: DraftGate | None, k: int, params: Any, start: int) -> int:
+        """The tokens it may propose this step when `k` (> 0) are planned: what the draft gate (None: no gate this
+        step) allows its source, which starts from `start` (engine/gate.py). A combination gates its members."""
+        if gate is None:
+            return k
+        return gate.allow(self.source.value, k, min(self.least(params), k), start=start)
 
     def begin(self, context: list[int]) -> None:
         """A new request starts with `context` (its prompt): forget the request's state (a memory across

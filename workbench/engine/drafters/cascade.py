@@ -63,12 +63,16 @@ class CascadeDrafter(Drafter):
         self.stages = stages
         self._used: Drafter | None = None  # the member whose proposal the last step verified
         self._drafted = 0
-        self.gate: DraftGate | None = None  # the session's draft gate, applied to each member (engine/gate.py)
+        self.gate: DraftGate | None = None  # this step's draft gate, applied to each member (budget)
         self.records = {id(stage): _Record() for stage in stages}
 
     def params(self, settings: Settings) -> CombinedParams:
         return CombinedParams(settings.draft_max, settings.cascade_min,
                               tuple(stage.params(settings) for stage in self.stages))
+
+    def budget(self, gate: DraftGate | None, k: int, params: CombinedParams, start: int) -> int:
+        self.gate = gate  # each member is gated on its own as it is asked (_members)
+        return k
 
     def cap(self, params: CombinedParams, k: int) -> int:
         return max((stage.cap(p, k) for stage, p in zip(self.stages, params.stages, strict=True)), default=k)
@@ -78,8 +82,7 @@ class CascadeDrafter(Drafter):
         is passed over)."""
         for stage, stage_params in zip(self.stages, params.stages, strict=True):
             kk = min(k, stage.cap(stage_params, params.k))
-            if self.gate is not None:
-                kk = self.gate.allow(stage.source.value, kk, min(stage.least(stage_params), kk), start=params.k)
+            kk = stage.budget(self.gate, kk, stage_params, params.k)
             if kk > 0:
                 yield stage, stage_params, kk
 

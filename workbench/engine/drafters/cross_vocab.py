@@ -164,3 +164,11 @@ class CrossVocabDrafter(Drafter):
 
     def forget(self) -> None:
         self._source_tokens = self._translated = 0
+
+
+def build(model: Model | None, translate_to: Model | None) -> Drafter | None:
+    """The draft drafter (drafter_registry.py): None without a draft model; with `translate_to` (the target), a draft
+    model of another vocabulary whose drafts are translated."""
+    if model is None:
+        return None
+    return CrossVocabDrafter(model, translate_to) if translate_to is not None else DraftModelDrafter(model)

@@ -9,14 +9,12 @@ shaped by the same temperature/top-k/top-p as the target's p, and hands q to the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from ..events import Source
 from ..models import Model
 from ..sampling import SamplingParams, probabilities, sample
-from .base import Drafter, Proposal
+from .base import Drafter, Proposal, settings_params
 
 
 def _top_probability(logits: np.ndarray) -> float:
@@ -24,13 +22,13 @@ def _top_probability(logits: np.ndarray) -> float:
     return 1.0 / float(np.exp(logits - top).sum())
 
 
-@dataclass(frozen=True, slots=True)
+@settings_params
 class DraftParams:
-    p_min: float = 0.0  # stop drafting when the draft's top probability falls below this
-    draft_min: int = 0  # a draft shorter than this is dropped (llama.cpp's n_min): not worth a verify pass
-    temperature: float = 0.0  # the target's sampling, applied to the draft's q alike
-    top_k: int = 40
-    top_p: float = 0.95
+    p_min: float  # stop drafting when the draft's top probability falls below this
+    draft_min: int  # a draft shorter than this is dropped (llama.cpp's n_min): not worth a verify pass
+    temperature: float  # the target's sampling, applied to the draft's q alike
+    top_k: int
+    top_p: float
 
     @property
     def sampling(self) -> SamplingParams:
@@ -42,20 +40,19 @@ class DraftModelDrafter(Drafter):
     Params = DraftParams
 
     def __init__(self, model: Model) -> None:
-        self.model = model
-        self._cached: list[int] = []  # the tokens whose KV the draft model holds, in order
+        self.model = model  # model.cached: the tokens whose KV it holds
 
     def _rewind(self, context: list[int]) -> int:
         """Keep the cached prefix shared with context[:-1] (the last token is always evaluated again, for its
         logits); roll back the rest (last step's rejected or unverified drafts). Returns the kept length."""
         keep = 0
-        limit = min(len(self._cached), len(context) - 1)
-        while keep < limit and self._cached[keep] == context[keep]:
+        cached = self.model.cached
+        limit = min(len(cached), len(context) - 1)
+        while keep < limit and cached[keep] == context[keep]:
             keep += 1
         if self.model.recurrent and keep < self.model.n_past:
             keep = 0  # a recurrent state is kept or read again whole (propose() puts it back after drafting)
         self.model.truncate(keep)
-        del self._cached[keep:]
         return keep
 
     def prepare(self, context: list[int]) -> None:
@@ -63,14 +60,11 @@ class DraftModelDrafter(Drafter):
         does not pay for it (and the decode-time figures stay about decoding)."""
         keep = self._rewind(context)
         self.model.eval(context[keep:-1])
-        self._cached.extend(context[keep:-1])
 
     def _sync(self, context: list[int]) -> np.ndarray:
         """Bring the draft cache to `context`; returns the logits after its last token."""
         keep = self._rewind(context)
-        logits = self.model.eval(context[keep:], logits="last")[-1]
-        self._cached.extend(context[keep:])
-        return logits
+        return self.model.eval(context[keep:], logits="last")[-1]
 
     def least(self, params: DraftParams) -> int:
         return params.draft_min
@@ -91,7 +85,6 @@ class DraftModelDrafter(Drafter):
             if rollback is not None:
                 rollback.restore([])
                 rollback.take_seconds()
-                del self._cached[len(context):]
 
     def _draft(self, logits: np.ndarray, k: int, params: DraftParams, rng: np.random.Generator) -> Proposal:
         sampling = params.sampling
@@ -110,7 +103,6 @@ class DraftModelDrafter(Drafter):
             if len(tokens) >= k:
                 break
             logits = self.model.eval([token], logits="last")[-1]
-            self._cached.append(token)
         if len(tokens) < min(params.draft_min, k):  # as llama.cpp: too short a draft is none (K can be smaller)
             return Proposal([], self.source)
         return Proposal(tokens, self.source, qs)

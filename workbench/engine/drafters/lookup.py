@@ -12,21 +12,19 @@ paid for and threw away (0.30x plain decoding on a chat-form summary).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from ..events import Source
 from ..settings import SPECS
-from .base import Drafter, Proposal
+from .base import Drafter, Proposal, settings_params
 
 MAX_NGRAM = int(SPECS["ngram"].hi or 8)  # the highest n-gram size the settings allow
 
 
-@dataclass(frozen=True, slots=True)
+@settings_params
 class LookupParams:
-    ngram: int = 3  # the longest n-gram matched (down to 1)
-    lookup_min_hits: int = 2  # a shorter match drafts only when its continuation was seen this often
+    ngram: int  # the longest n-gram matched (down to 1)
+    lookup_min_hits: int  # a shorter match drafts only when its continuation was seen this often
 
 
 class LookupDrafter(Drafter):

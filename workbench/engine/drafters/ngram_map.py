@@ -20,11 +20,12 @@ session's `context` is llama.cpp's `prompt` (every token so far but the last) pl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
 from ..events import Source
-from .base import Drafter, Proposal
+from .base import Drafter, Proposal, settings_params
 
 MAX_VALUES = 4  # COMMON_NGRAM_MAX_VALUES
 MAX_VALUE_COUNT = 16380  # COMMON_NGRAM_MAX_VALUE_COUNT
@@ -46,10 +47,10 @@ class _KeyIndex:
         self.done = max(self.done, limit)
 
 
-@dataclass(frozen=True, slots=True)
+@settings_params
 class SimpleParams:
-    simple_n: int = 12
-    simple_m: int = 48
+    simple_n: int
+    simple_m: int
 
 
 class NgramSimpleDrafter(Drafter):
@@ -97,29 +98,26 @@ class _Key:
     values: list[_Value] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
+@settings_params
 class MapKParams:
-    map_k_n: int = 12
-    map_k_m: int = 48
-    map_k_min_hits: int = 1
+    map_k_n: int
+    map_k_m: int
+    map_k_min_hits: int
 
 
-@dataclass(frozen=True, slots=True)
+@settings_params
 class MapK4vParams:
-    map_k4v_n: int = 12
-    map_k4v_m: int = 48
-    map_k4v_min_hits: int = 1
+    map_k4v_n: int
+    map_k4v_m: int
+    map_k4v_min_hits: int
 
 
 class NgramMapDrafter(Drafter):
     """ngram-map-k (key_only) and ngram-map-k4v (four values per key), as common_ngram_map."""
 
-    source = Source.NGRAM_MAP_K
+    key_only: ClassVar[bool]
 
-    def __init__(self, key_only: bool) -> None:
-        self.key_only = key_only
-        self.source = Source.NGRAM_MAP_K if key_only else Source.NGRAM_MAP_K4V  # type: ignore[misc]
-        self.Params = MapKParams if key_only else MapK4vParams  # type: ignore[misc]
+    def __init__(self) -> None:
         self.begin([])
 
     def _sizes(self, params: MapKParams | MapK4vParams) -> tuple[int, int, int]:
@@ -219,3 +217,15 @@ class NgramMapDrafter(Drafter):
             return
         entry, slot = self._last
         entry.values[slot].n_accepted = n_accepted
+
+
+class NgramMapKDrafter(NgramMapDrafter):
+    source = Source.NGRAM_MAP_K
+    Params = MapKParams
+    key_only = True
+
+
+class NgramMapK4vDrafter(NgramMapDrafter):
+    source = Source.NGRAM_MAP_K4V
+    Params = MapK4vParams
+    key_only = False

@@ -14,12 +14,10 @@ rolling hash so that a step costs O(1) per drafted token instead of O(n_match); 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from ..events import Source
-from .base import Drafter, Proposal
+from .base import Drafter, Proposal, settings_params
 
 SIZE = 4 * 1024 * 1024  # slots in llama.cpp's table
 MULT = 6364136223846793005
@@ -29,11 +27,11 @@ LOW_ACCEPTANCE = 0.25  # a draft with a smaller accepted fraction counts as low
 LOW_STREAK = 5  # this many low drafts in a row empty the table
 
 
-@dataclass(frozen=True, slots=True)
+@settings_params
 class ModParams:
-    mod_n_match: int = 24
-    mod_n_min: int = 48
-    mod_n_max: int = 64
+    mod_n_match: int
+    mod_n_min: int
+    mod_n_max: int
 
 
 class NgramModDrafter(Drafter):

@@ -15,12 +15,11 @@ easy to test.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 
 import numpy as np
 
 from ..events import Source
-from .base import Drafter, Proposal
+from .base import Drafter, Proposal, settings_params
 
 
 class _Node:
@@ -103,12 +102,12 @@ class SuffixTrie:
         return tokens, score
 
 
-@dataclass(frozen=True, slots=True)
+@settings_params
 class SuffixParams:
     # Draft while the path probability stays above this. It is the gate against drafting without evidence:
     # a verify slot costs about 0.3 of a decode step on a CPU (a batch of 8 costs 3 steps), so a token less
     # likely than that to be accepted loses time on average.
-    suffix_min_prob: float = 0.3
+    suffix_min_prob: float
 
 
 class SuffixDrafter(Drafter):
