@@ -125,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     experts.add_argument("--counts", default="", metavar="8,6,4,3,2",
                          help="expert counts to compare (default: every count from the model's own down to 1)")
     experts.add_argument("-f", "--file", metavar="REFERENCE.txt", help="reference text (default: a built-in paragraph)")
+    experts.add_argument("--against", metavar="MODEL", help="greedy agreement with this model (same vocabulary) "
+                                                           "instead of the MoE model at its own count")
     experts.add_argument("--max-tokens", type=int, default=512, metavar="N", help="reference tokens scored (default 512)")
     experts.add_argument("-n", "--n-predict", type=int, default=64, metavar="N", help="tokens generated for tokens/s")
     add_load_args(experts)
