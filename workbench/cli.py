@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--temps", default="0", help="comma-separated temperatures (default 0)")
     bench.add_argument("--ngram", dest="ngram_list", default="3", help="comma-separated n-gram sizes for lookup")
     bench.add_argument("--experts", dest="experts_list", default="0", help="comma-separated MoE expert counts")
+    bench.add_argument("--draft-experts", dest="draft_experts_list", default="0",
+                       help="comma-separated expert counts for an MoE draft model (-md embedded:moe --draft-experts 2,3: "
+                            "the MoE target drafting for itself through fewer experts)")
     bench.add_argument("--verify", dest="verify_list", default="batch",
                        help="comma-separated verification modes: batch, sequential (batch-invariant; its cost "
                             "shows beside batch)")
