@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
                                       "cascade drafter, generating on a built-in grounded prompt.")
     add_app_args(demo)
     demo.add_argument("-n", "--n-predict", type=int, default=400, metavar="N")
+    demo.add_argument("--moe", action="store_true", help="the embedded model made a Mixture-of-Experts as the target "
+                                                         "(embedded:moe): turn its experts down in the sidebar")
     demo.set_defaults(func=_lazy(".launch", "open_demo"))
 
     results = sub.add_parser("results", help="show a bench or tune results file in the app",
