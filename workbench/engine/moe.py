@@ -161,8 +161,11 @@ def derive_moe(source: str | Path, dest: str | Path, n_experts: int = N_EXPERTS,
         raise WorkbenchError(f"{src.name} is already a Mixture-of-Experts model")
 
     def value(name: str) -> np.ndarray:
+        """A tensor as a plain float32 array in numpy's shape (a copy: arithmetic on the reader's memmap views
+        pays numpy's memmap bookkeeping on every operation)."""
         t = tensors[name]
-        return gguf.quants.dequantize(t.data, t.tensor_type).reshape(tuple(int(d) for d in reversed(t.shape)))
+        shape = tuple(int(d) for d in reversed(t.shape))
+        return np.array(gguf.quants.dequantize(t.data, t.tensor_type), dtype=np.float32).reshape(shape)
 
     n_layer = int(reader.fields[f"{arch}.block_count"].parts[-1][0])
     n_ff = int(reader.fields[f"{arch}.feed_forward_length"].parts[-1][0])
