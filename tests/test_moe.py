@@ -164,3 +164,19 @@ def test_bench_self_draft_through_fewer_experts(tiny_derived, tmp_path):
     assert "draft-experts=2" in r.stdout and "draft ms/tok" in " ".join(r.stdout.split())
     r = cli("bench", "-m", str(tiny_derived), "-md", str(tiny_derived), "--draft-experts", "9", "-n", "4")
     assert r.returncode == 1 and "from 1 to 8" in r.stderr
+
+
+def test_the_status_line_shows_an_moe_drafts_count_and_cost(tiny_derived):
+    from workbench.app.run_view import status_line
+    from workbench.engine.settings import Settings
+
+    engine = Engine.load(tiny_derived, tiny_derived, OPTS)
+    try:
+        engine.set_experts(2, draft=True)
+        t = engine.generate(TEXT, 16, drafter="draft", draft_max=4)
+    finally:
+        engine.close()
+    line = status_line(Settings(drafter="draft"), t.stats, "idle", None, 8, 2)
+    cost = 1000 * t.stats.draft_seconds / t.stats.n_drafted
+    assert "experts=8 draft-experts=2" in line and f"draft={cost:.1f}ms/tok" in line
+    assert "draft=?" in status_line(Settings(drafter="draft"), type(t.stats)(), "idle", None, 8, 2)
