@@ -180,3 +180,10 @@ def test_the_status_line_shows_an_moe_drafts_count_and_cost(tiny_derived):
     cost = 1000 * t.stats.draft_seconds / t.stats.n_drafted
     assert "experts=8 draft-experts=2" in line and f"draft={cost:.1f}ms/tok" in line
     assert "draft=?" in status_line(Settings(drafter="draft"), type(t.stats)(), "idle", None, 8, 2)
+
+
+def test_an_unknown_moe_quantisation_is_refused_before_any_derivation():
+    from workbench.defaults import resolve_model
+
+    with pytest.raises(WorkbenchError, match="unknown quantisation 'Q9' for embedded:moe"):
+        resolve_model("embedded:moe:Q9")

@@ -107,8 +107,10 @@ def moe_model(quant: str) -> Path:
     if quant in ("F16", "F32"):
         return derive_moe(resolve_model(f"{EMBEDDED}:F32"), cache_dir() / f"SmolLM2-135M-Instruct.moe.{quant}.gguf",
                           dtype=quant)
-    from .engine.quantize import derive
+    from .engine.quantize import FTYPES, derive
 
+    if quant not in FTYPES:  # before deriving the F16 model it would be made from
+        raise WorkbenchError(f"unknown quantisation {quant!r} for {EMBEDDED}:{MOE}: choose one of {', '.join(FTYPES)}")
     return derive(moe_model("F16"), cache_dir() / f"SmolLM2-135M-Instruct.moe.{quant}.gguf", quant)
 
 
