@@ -363,7 +363,8 @@ def print_table(results: list[Result], title: str) -> None:
     state_note = "; state ms: a recurrent target's state kept and restored, per drafting step" if any(
         r.state_ms for r in results) else ""
     table = Table(title=title, caption=f"medians of {runs} interleaved runs, min-max beside; vs plain: each run "
-                                       "over plain decoding's in the same round; ~ plain: the spread includes 1.00x"
+                                       "over plain decoding's in the same round; ~ plain: the spread includes 1.00x; "
+                                       "draft ms/tok: drafting's time (a draft model's passes too) per token drafted"
                                        + state_note)
     state = any(r.state_ms for r in results)  # a recurrent target: the state's cost per drafting step
     for col in ("configuration", "T", "tok/s", "min-max", "vs plain", "min-max ", "acceptance", "mean acc. len",
