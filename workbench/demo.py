@@ -27,3 +27,9 @@ DEMO_PROMPT = """Here are the release notes of a small library:
 - The minimum supported Python version is now 3.11.
 
 Rewrite each of these five release notes as a full sentence that starts with "In this release,"."""
+
+# `workbench demo --moe`: the same tour on the embedded model made a Mixture-of-Experts (engine/moe.py), its dense
+# Q8_0 as the draft. At 8 of 8 experts the target is the dense model, so the draft agrees as in the demo; turning the
+# experts field down reloads the target (the notice says in how long), marks the stream and steps the plots: faster
+# target steps, and an acceptance that falls with the target's quality (an untrained router: see the README).
+DEMO_MOE_TARGET, DEMO_MOE_DRAFT = "embedded:moe", "embedded:Q8_0"

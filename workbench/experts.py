@@ -3,6 +3,8 @@
 For each expert count: perplexity of the model on a reference text, greedy agreement with the model at
 its own (default) count (the share of positions where both pick the same next token, teacher-forced on
 the reference), and plain decoding speed. One invocation, one table, counts measured side by side.
+With `--against MODEL` the agreement is with another model of the same vocabulary instead (for `embedded:moe`,
+the dense model it was derived from: `--against embedded:F16`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ import numpy as np
 
 from .engine.errors import WorkbenchError
 from .engine.gguf_info import ModelInfo, inspect
-from .engine.models import LoadOptions, Model, check_experts, expert_options
+from .engine.models import (
+    IncompatibleModels,
+    LoadOptions,
+    Model,
+    check_compatible,
+    check_experts,
+    expert_options,
+    vocab_facts_from_file,
+)
 
 # Used when no reference file is given: plain expository prose, the kind of text perplexity is usually read on.
 REFERENCE = (
@@ -63,8 +73,33 @@ def score(model: Model, tokens: list[int]) -> tuple[float, list[int]]:
     return nll / max(len(best), 1), best
 
 
+def check_against(path: str | Path, against: str | Path) -> None:
+    """A one-line WorkbenchError unless `against` shares the MoE model's vocabulary (llama.cpp's draft rules: the
+    same token ids mean the same text), so that its argmax can be compared position by position."""
+    try:
+        check_compatible(vocab_facts_from_file(path), vocab_facts_from_file(against))
+    except IncompatibleModels as e:
+        raise WorkbenchError(f"--against {inspect(against).name}: another vocabulary, no greedy agreement to "
+                             f"measure ({str(e).removeprefix('incompatible pair: ')})") from None
+
+
+def reference_choices(against: str | Path, text: str, options: LoadOptions, max_tokens: int) -> tuple[float, list[int]]:
+    """(perplexity, argmax per position) of another model on the reference text, tokenized as the MoE model does
+    (the vocabularies are the same: check_against)."""
+    model = Model(against, options)
+    try:
+        tokens = model.tokenize(text)[:min(max_tokens, model.n_ctx)]
+        mean_nll, best = score(model, tokens)
+    finally:
+        model.close()
+    return math.exp(mean_nll), best
+
+
 def measure(path: str | Path, counts: list[int], text: str, options: LoadOptions, max_tokens: int = 512,
-            n_predict: int = 64, progress: Callable[[str], None] | None = None) -> list[ExpertRow]:
+            n_predict: int = 64, progress: Callable[[str], None] | None = None,
+            against: list[int] | None = None) -> list[ExpertRow]:
+    """One row per count; `against`: another model's argmax per position (reference_choices) to agree with,
+    instead of the model's own at its default count."""
     import time
 
     from .engine.session import Engine
@@ -75,9 +110,11 @@ def measure(path: str | Path, counts: list[int], text: str, options: LoadOptions
     for n in counts:
         check_experts(info, n)
     default = info.expert_used_count
-    order = [default, *[n for n in counts if n != default]]  # the reference count first
+    # the reference count first (unless another model is the reference and the default count was not asked for)
+    order = [n for n in counts if n != default] if against is not None and default not in counts else \
+        [default, *[n for n in counts if n != default]]
     rows: list[ExpertRow] = []
-    reference: list[int] = []
+    reference: list[int] = list(against) if against is not None else []
     for n in order:
         start = time.perf_counter()
         model = Model(info.path, expert_options(options, info, 0 if n == default else n))
@@ -92,7 +129,8 @@ def measure(path: str | Path, counts: list[int], text: str, options: LoadOptions
             mean_nll, best = score(model, tokens)
             if not reference:
                 reference = best
-            agreement = float(np.mean(np.array(best) == np.array(reference)))
+            m = min(len(best), len(reference))
+            agreement = float(np.mean(np.array(best[:m]) == np.array(reference[:m])))
             speed = engine.generate(tokens[:32], n_predict, drafter="none").stats.tokens_per_second
         finally:
             engine.close()
@@ -108,7 +146,12 @@ def experts_command(args: argparse.Namespace) -> int:
     from rich.progress import Progress
     from rich.table import Table
 
-    info = inspect(args.model)
+    from .defaults import resolve_model
+
+    info = inspect(resolve_model(args.model))
+    against = resolve_model(args.against) if args.against else None
+    if against is not None:
+        check_against(info.path, against)
     try:
         counts = [int(c) for c in args.counts.split(",") if c.strip()] if args.counts else []
     except ValueError:
@@ -128,13 +171,18 @@ def experts_command(args: argparse.Namespace) -> int:
         text = REFERENCE
     options = LoadOptions(n_ctx=args.ctx_size, n_batch=args.batch_size,
                           **({"n_threads": args.threads} if args.threads is not None else {}))
+    reference = None
+    title = f"{info.name}: {info.expert_count} experts, {info.expert_used_count} used by default"
     with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("measuring", total=len(set(counts) | {info.expert_used_count}))
-
+        task = bar.add_task("measuring", total=len(set(counts) | ({info.expert_used_count} if against is None else set())))
+        if against is not None:
+            perplexity, reference = reference_choices(against, text, options, args.max_tokens)
+            title += f"; agreement with {inspect(against).name} (perplexity {perplexity:.3f})"
         rows = measure(info.path, counts, text, options, args.max_tokens, args.n_predict,
-                       progress=lambda label: bar.update(task, advance=1, description=f"measured {label}"))
+                       progress=lambda label: bar.update(task, advance=1, description=f"measured {label}"),
+                       against=reference)
     base = next(r for r in rows if r.default) if any(r.default for r in rows) else rows[0]
-    table = Table(title=f"{info.name}: {info.expert_count} experts, {info.expert_used_count} used by default")
+    table = Table(title=title)
     for col in ("experts", "perplexity", "agreement", "tok/s", "vs default", "reload s"):
         table.add_column(col, justify="right")
     for r in rows:

@@ -65,9 +65,10 @@ def open_app(args: argparse.Namespace) -> int:
 def open_demo(args: argparse.Namespace) -> int:
     """A pair made from the embedded model, a drafter chain and a grounded prompt: colours from the first second
     (demo.py says why this pair)."""
-    from .demo import DEMO_DRAFT, DEMO_DRAFTER, DEMO_K, DEMO_PROMPT, DEMO_TARGET
+    from .demo import DEMO_DRAFT, DEMO_DRAFTER, DEMO_K, DEMO_MOE_DRAFT, DEMO_MOE_TARGET, DEMO_PROMPT, DEMO_TARGET
 
-    args.model, args.draft, args.drafter = DEMO_TARGET, DEMO_DRAFT, DEMO_DRAFTER
+    pair = (DEMO_MOE_TARGET, DEMO_MOE_DRAFT) if getattr(args, "moe", False) else (DEMO_TARGET, DEMO_DRAFT)
+    (args.model, args.draft), args.drafter = pair, DEMO_DRAFTER
     args.prompt, args.file, args.chat = DEMO_PROMPT, None, True
     for name, value in (("ctx_size", 0), ("batch_size", 512), ("threads", None), ("draft_max", DEMO_K),
                         ("record", None)):

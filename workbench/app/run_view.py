@@ -39,7 +39,7 @@ PLOT_HZ = 2
 
 
 def status_line(settings: Settings, stats: Stats, state: str, baseline: float | None = None,
-                experts: int | None = None) -> str:
+                experts: int | None = None, draft_experts: int | None = None) -> str:
     """The fixed, greppable status, most important first so that 80 columns keep speed, speedup and state:
     tok/s=<rate> speedup=<x>x plain=<measured rate> <state> K=<k> T=<temp> drafter=<name> acc=<pct>% ...
 
@@ -48,7 +48,8 @@ def status_line(settings: Settings, stats: Stats, state: str, baseline: float | 
     drafted, counting the target's own token (accepted / drafting steps + 1); acc is accepted / drafted,
     as llama.cpp prints it. With a chain or the cascade each member's accepted/drafted tokens follow. state= is
     what keeping and restoring a recurrent target's state costs a drafting step; xvocab= the draft model's
-    tokens per target token its drafts were translated into (cross-vocabulary drafting)."""
+    tokens per target token its drafts were translated into (cross-vocabulary drafting). With an MoE draft model,
+    draft-experts= its experts per token and draft= what drafting cost per drafted token."""
     s = settings
     speedup = f"speedup={stats.tokens_per_second / baseline:.2f}x plain={baseline:.1f}" if baseline else "speedup=?"
     parts = [f"tok/s={stats.tokens_per_second:.1f}", speedup, state,
@@ -61,6 +62,9 @@ def status_line(settings: Settings, stats: Stats, state: str, baseline: float | 
         parts.append(f"chain={s.chain}")
     if experts is not None:
         parts.append(f"experts={experts}")
+    if draft_experts is not None:
+        parts.append(f"draft-experts={draft_experts}")
+        parts.append(f"draft={1000 * stats.draft_seconds / stats.n_drafted:.1f}ms/tok" if stats.n_drafted else "draft=?")
     parts.append(f"tokens={stats.n_emitted}")
     if stats.n_state_steps:  # a recurrent target: what keeping and restoring its state costs a drafting step
         parts.append(f"state={stats.state_ms_per_step:.1f}ms")

@@ -91,6 +91,13 @@ class RunScreen(Screen[None]):
             return None
         return self.settings.snapshot().experts or e.target.info.expert_used_count
 
+    def draft_experts_in_use(self) -> int | None:
+        """The MoE draft model's experts per token (None: no draft model, or a dense one)."""
+        e = self.engine
+        if e is None or e.draft is None or not e.draft.info.is_moe:
+            return None
+        return self.settings.snapshot().draft_experts or e.draft.info.expert_used_count
+
     def state(self) -> str:
         if self.running and self.view.prompt_progress:  # a long prompt being processed
             done, total = self.view.prompt_progress
@@ -99,7 +106,7 @@ class RunScreen(Screen[None]):
 
     def status_line(self) -> str:
         return status_line(self.settings.snapshot(), self.transcript.stats, self.state(), self.plot_data.baseline,
-                           self.experts_in_use())
+                           self.experts_in_use(), self.draft_experts_in_use())
 
     def update_status(self) -> None:
         self.status.set(self.status_line())
