@@ -99,6 +99,11 @@ def last_llama_error() -> str:
     return _llama_log[-1][1] if _llama_log else ""
 
 
+# the conversation format llama-server falls back to for a model without a chat template
+CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
 class Model:
     """One loaded GGUF with its own context (KV cache) and decode batch."""
 
@@ -199,14 +204,22 @@ class Model:
 
     def chat_prompt(self, user_text: str) -> str:
         """`user_text` as one user turn in the model's own GGUF chat template (raw text if it has none)."""
+        return self.chat_messages([{"role": "user", "content": user_text}])
+
+    def chat_messages(self, messages: list[dict[str, str]]) -> str:
+        """A conversation ({"role", "content"} dicts) in the model's own GGUF chat template, ending where the
+        assistant's turn begins. Without a template: one user turn is its raw text, a longer conversation ChatML
+        (llama-server's fallback)."""
         template = self.chat_template
         if not template:
-            return user_text
+            if len(messages) == 1 and messages[0]["role"] == "user":
+                return messages[0]["content"]
+            template = CHATML
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         text = lambda t: self.token_text(t).decode("utf-8", errors="replace") if t >= 0 else ""  # noqa: E731
         formatter = Jinja2ChatFormatter(template, eos_token=text(self.llm.token_eos()), bos_token=text(self.llm.token_bos()))
-        prompt = formatter(messages=[{"role": "user", "content": user_text}]).prompt
+        prompt = formatter(messages=messages).prompt
         bos = text(self.llm.token_bos())
         # the template may write BOS itself; tokenize() adds it too, so keep one
         return prompt[len(bos):] if bos and self.add_bos and prompt.startswith(bos) else prompt
