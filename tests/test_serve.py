@@ -258,3 +258,28 @@ def test_api_key_and_sigterm_while_streaming(tiny_target: Path, tmp_path: Path):
         assert row["usage"]["completion_tokens"] < LONG
     finally:
         s.stop()
+
+
+def test_traffic_log_replays_as_a_suite(server: Served, tiny_target: Path, tiny_draft: Path):
+    """bench -f traffic.jsonl: the served requests, in order, as a suite (through the same chat template)."""
+    from workbench import suites
+    from workbench.engine.models import Model
+
+    server.client.chat.completions.create(model="x", messages=MESSAGES, max_tokens=4)
+    rows = [json.loads(line) for line in server.log.read_text().splitlines()]
+    assert suites.is_traffic(server.log) and not suites.is_traffic(ROOT / "pyproject.toml")
+    model = Model(tiny_target)
+    try:
+        stream = suites.replay(server.log, model.chat_messages)
+        assert isinstance(stream, suites.RequestStream) and isinstance(stream[:2], suites.RequestStream)
+        assert len(stream) == len(rows)
+        assert [p for p, r in zip(stream, rows, strict=True) if r["endpoint"] == "completion"] == [
+            r["prompt"] for r in rows if r["endpoint"] == "completion"]
+        assert model.chat_messages(MESSAGES) in stream
+    finally:
+        model.close()
+    out = subprocess.run([sys.executable, "-m", "workbench.cli", "bench", "-m", str(tiny_target), "-t", "1", "-c", "1024",
+                          "-f", str(server.log), "--drafters", "none,suffix", "--k", "4", "--repeat", "1", "-n", "8"],
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert f"{len(rows)} prompts x 8 tokens" in out.stdout
