@@ -61,6 +61,7 @@ class Server:
     log: TrafficLog | None = None
     signum: int = 0  # the signal that ended it
     uvicorn: uvicorn.Server | None = field(default=None, repr=False)
+    thread: threading.Thread | None = field(default=None, repr=False)  # the app's server mode serves in a thread
 
     @classmethod
     def build(cls, engine: Engine, settings: LiveSettings, args: argparse.Namespace, api_key: str | None) -> Server:
@@ -151,8 +152,23 @@ def serve(args: argparse.Namespace) -> int:
     if args.tui:
         from ..launch import open_server
 
-        return open_server(args, server)
+        return open_server(args, server, start_thread(server, args))
     return run(server, args)
+
+
+def start_thread(server: Server, args: argparse.Namespace) -> str:
+    """Serve in a thread (the app has the main one); returns the address once it listens."""
+    import time
+
+    assert server.uvicorn is not None
+    server.thread = threading.Thread(target=server.uvicorn.run, name="workbench-http", daemon=True)
+    server.thread.start()
+    while not server.uvicorn.started and server.thread.is_alive():
+        time.sleep(0.05)
+    if not server.uvicorn.started:
+        server.close()
+        raise WorkbenchError(f"cannot listen on {args.host}:{args.port} (in use, or not an address of this machine)")
+    return f"http://{args.host}:{args.port}/v1"
 
 
 def run(server: Server, args: argparse.Namespace) -> int:

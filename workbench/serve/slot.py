@@ -160,7 +160,7 @@ class Slot:
         self.on_record = on_record  # the traffic log and the metrics, called in the engine thread
         self.observers: list[Observer] = []
         self.draining = False
-        self._jobs: queue.Queue[Job | None] = queue.Queue()
+        self._jobs: queue.Queue[Job | Callable[[Engine], None] | None] = queue.Queue()
         self._lock = threading.Lock()
         self._waiting: deque[Job] = deque()  # admitted, not yet started
         self._running: Job | None = None
@@ -223,6 +223,11 @@ class Slot:
         if running is not None:
             running.cancel("shutdown")
 
+    def call(self, work: Callable[[Engine], None]) -> None:
+        """Run `work(engine)` in the engine thread between requests, after those already queued (the app's
+        measurement of plain decoding). It must catch its own errors."""
+        self._jobs.put(work)
+
     def close(self) -> None:
         """End the engine thread (after the running request) and close the engine."""
         self._jobs.put(None)
@@ -232,6 +237,9 @@ class Slot:
     # --- in the engine thread ---------------------------------------------------------------
     def _work(self) -> None:
         while (job := self._jobs.get()) is not None:
+            if not isinstance(job, Job):
+                job(self.engine)
+                continue
             with self._lock:
                 if job.state != "queued":
                     continue
