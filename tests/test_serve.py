@@ -34,10 +34,11 @@ class Served:
         self.url = f"http://127.0.0.1:{port}"
         self.client = openai.OpenAI(base_url=f"{self.url}/v1", api_key=key or "none", max_retries=0, timeout=60)
 
-    def post(self, path: str, content: bytes | str | None = None, headers: dict | None = None, **kw) -> httpx.Response:
+    def post(self, path: str, content: bytes | str | None = None, headers: dict | None = None,
+             timeout: float = 60) -> httpx.Response:
         h = {"Content-Type": "application/json", **({"Authorization": f"Bearer {self.key}"} if self.key else {}),
              **(headers or {})}
-        return httpx.post(self.url + path, content=content, headers=h, timeout=60, **kw)
+        return httpx.post(self.url + path, content=content, headers=h, timeout=timeout)
 
     def stop(self) -> int:
         if self.proc.poll() is None:
@@ -55,12 +56,15 @@ def start(target: Path, tmp: Path, *flags: str, key: str | None = None, draft: P
     cmd = [sys.executable, "-m", "workbench.cli", "serve", "-m", str(target), "-c", "4096", "-t", "1",
            "--port", str(port), "--log", str(log), *(["-md", str(draft)] if draft else []), *flags]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "WORKBENCH_API_KEY": key or ""}
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    errors = tmp / f"stderr-{port}.txt"  # a file, not a pipe nobody reads (it would fill and block the server)
+    with errors.open("w") as err:
+        proc = subprocess.Popen(cmd, env=env, stderr=err, text=True)
     served = Served(proc, port, log, key)
+    served.errors = errors
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"the server ended: {proc.stderr.read() if proc.stderr else ''}")
+            raise AssertionError(f"the server ended: {errors.read_text()}")
         try:
             if httpx.get(served.url + "/health", timeout=1).status_code == 200:
                 return served

@@ -134,6 +134,9 @@ class Model:
         self.vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
         self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(self.vocab))
         self.n_ctx = int(llama_cpp.llama_n_ctx(self.llm.ctx))
+        # llama.cpp caps the batch at the context size asked for (-c 64 with -b 512: 64) and aborts the process on
+        # a longer batch: evaluate in batches of what it took
+        self.n_batch = min(self.options.n_batch, int(llama_cpp.llama_n_batch(self.llm.ctx)))
         self.recurrent = bool(llama_cpp.llama_model_is_recurrent(self.llm.model)) or bool(
             llama_cpp.llama_model_is_hybrid(self.llm.model))
         self.n_seq_max = 1
@@ -236,7 +239,7 @@ class Model:
         buffer, valid only until the next eval: read them (argmax, copy) before evaluating again.
         """
         lib = self._lib
-        n_batch = self.options.n_batch
+        n_batch = self.n_batch
         if self.n_past + len(tokens) > self.n_ctx:
             raise WorkbenchError(f"context full: {self.n_past} + {len(tokens)} tokens exceed the context of {self.n_ctx}")
         rows: list[np.ndarray] = []
@@ -258,6 +261,8 @@ class Model:
             wanted = range(n) if logits == "all" else [n - 1] if (logits == "last" and last_chunk) else []
             rows.extend(np.ctypeslib.as_array(lib.llama_get_logits_ith(self.llm.ctx, i), shape=(self.n_vocab,))
                         for i in wanted)
+            if rows and not last_chunk:  # the next batch's decode overwrites the buffer these views read
+                rows = [np.array(r) for r in rows]
         return rows
 
     def truncate(self, n_keep: int) -> None:
