@@ -287,3 +287,15 @@ def test_traffic_log_replays_as_a_suite(server: Served, tiny_target: Path, tiny_
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert f"{len(rows)} prompts x 8 tokens" in out.stdout
+
+
+def test_time_limit(tiny_target: Path, tmp_path: Path):
+    s = start(tiny_target, tmp_path, "--timeout", "0.5")
+    try:
+        r = s.client.completions.create(model="x", prompt="the", max_tokens=LONG)
+        assert r.choices[0].finish_reason == "length" and r.model_extra["workbench"]["stop_reason"] == "timeout"
+        assert 0 < r.usage.completion_tokens < LONG
+        got, last = streamed(s.client.completions.create(model="x", prompt="the", max_tokens=LONG, stream=True))
+        assert last["workbench"]["stop_reason"] == "timeout" and last["usage"]["completion_tokens"] < LONG
+    finally:
+        assert s.stop() == 128 + signal.SIGTERM
