@@ -10,6 +10,7 @@ import socket
 from pathlib import Path
 
 import openai
+from test_app import until
 
 from workbench.app.app import WorkbenchApp
 from workbench.app.screens.serve import ServeScreen
@@ -25,14 +26,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-async def until(pilot, condition, timeout: float = 20.0) -> None:
-    waited = 0.0
-    while not condition():
-        await pilot.pause(0.05)
-        waited += 0.05
-        assert waited < timeout, "timed out"
 
 
 async def test_a_request_shows_in_the_log_and_streams(tiny_target: Path, tiny_draft: Path, tmp_path: Path):

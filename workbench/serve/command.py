@@ -12,16 +12,14 @@ import argparse
 import contextlib
 import ipaddress
 import os
-import signal
 import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from types import FrameType
 from typing import TYPE_CHECKING
 
 from ..engine.errors import WorkbenchError
-from ..signals import ENDING_SIGNALS, exit_code
+from ..signals import exit_code, handling_signals
 
 if TYPE_CHECKING:
     import uvicorn
@@ -116,15 +114,8 @@ def _uvicorn(app: object, host: str, port: int, owner: Server) -> uvicorn.Server
                 yield
                 return
 
-            def handle(signum: int, _frame: FrameType | None) -> None:
-                owner.stop(signum)
-
-            previous = {s: signal.signal(s, handle) for s in ENDING_SIGNALS}
-            try:
+            with handling_signals(lambda signum, _frame: owner.stop(signum)):
                 yield
-            finally:
-                for s, handler in previous.items():
-                    signal.signal(s, handler)
 
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False,
                             timeout_graceful_shutdown=30, server_header=False)

@@ -23,7 +23,6 @@ from textual.binding import Binding
 
 from ...engine.errors import WorkbenchError
 from ...engine.events import Event
-from ...engine.settings import change
 from ...engine.transcript import Transcript
 from ...serve.slot import Ended, Record, Started
 from .. import jobs
@@ -31,6 +30,7 @@ from ..messages import BaselineMeasured
 from ..widgets.controls import ControlsPanel
 from ..widgets.requests import RequestLog
 from .base import RunScreen
+from .live import LiveScreen
 
 if TYPE_CHECKING:
     from ...engine.session import Engine
@@ -135,18 +135,8 @@ class ServeScreen(RunScreen):
             f" at {self.address}" if self.address else "")
 
     # --- settings and plain decoding ----------------------------------------------------------
-    def apply_setting(self, name: str, value: object) -> bool:
-        """A sidebar change to the server's settings, checked as the live screen checks it; True if applied."""
-        try:
-            for note in change(self.settings, name, value, self.engine.check):
-                self.notify(note, timeout=3)
-        except WorkbenchError as e:
-            self.notify(str(e), severity="error", timeout=4)
-            self.query_one(ControlsPanel).show(self.settings.snapshot(), self.n_predict, force=name)
-            return False
-        self.show_settings()
-        self.update_status()
-        return True
+    # the live screen's own rules: validated, checked against the pair, one notification for a refusal
+    apply_setting = LiveScreen.apply_setting
 
     @on(ControlsPanel.Apply)
     def _on_apply(self, message: ControlsPanel.Apply) -> None:
