@@ -145,7 +145,11 @@ class Api:
             raise value
         if asked.stream:
             self.metrics.answered(request.url.path, 200)
-            return EventSourceResponse(self._events(job), ping=15, headers={"Cache-Control": "no-cache"})
+            async def closed(_message: object) -> None:  # also when the client left before the stream began
+                self.slot.cancel(job, "disconnected")
+
+            return EventSourceResponse(self._events(job), ping=15, headers={"Cache-Control": "no-cache"},
+                                       client_close_handler_callable=closed)
         try:
             while True:
                 kind, value = await self._next(job, request)
