@@ -75,11 +75,16 @@ def add_prompt_args(g: argparse._ArgumentGroup | argparse.ArgumentParser, file_h
     g.add_argument("--raw", action="store_true", help="plain completion: don't apply the model's chat template")
 
 
-def add_generation_args(p: argparse.ArgumentParser, n_predict: int = 256) -> None:
-    g = p.add_argument_group("speculation and sampling")
+def add_setting_flags(g: argparse._ArgumentGroup) -> None:
+    """Every setting of the table that has a flag, but the run's token count."""
     for name, spec in SPECS.items():
         if spec.flag and name != "n_predict":
             add_setting_flag(g, name)
+
+
+def add_generation_args(p: argparse.ArgumentParser, n_predict: int = 256) -> None:
+    g = p.add_argument_group("speculation and sampling")
+    add_setting_flags(g)
     add_setting_flag(g, "n_predict", default=n_predict)
     add_cache_args(g)
     add_prompt_args(g)

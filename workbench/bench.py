@@ -26,6 +26,7 @@ from .engine.agreement import Agreement
 from .engine.errors import WorkbenchError
 from .engine.session import Engine
 from .engine.settings import AUTO_K_CEILING, DRAFTERS, VERIFY, drafters_using, parse_chain
+from .suites import RequestStream
 
 AUTO_KS = ("auto", "heuristic")
 
@@ -120,8 +121,13 @@ def measure_once(engine: Engine, prompts: list[str], config: Config, n_predict: 
     outputs: list[list[int]] = []
     asked: Counter[int] = Counter()
     start = time.perf_counter()
+    stream = isinstance(prompts, RequestStream)  # a served traffic log: in order, learning across its requests
+    if stream:
+        engine.forget()
+        backwards = False
     for prompt in prompts[::-1] if backwards else prompts:
-        engine.forget()  # the suffix cache would otherwise replay earlier repetitions' output
+        if not stream:
+            engine.forget()  # the suffix cache would otherwise replay earlier repetitions' output
         # Adaptive K keeps what it learnt across requests, in the app as here: each configuration has its own
         # policies, carried over between its repetitions (the first starts cold), never shared with another one
         t = engine.generate(prompt, n_predict, k_policies=result.policies, **config.settings())
@@ -294,6 +300,9 @@ def _drafters(text: str, engine: Engine, say: Callable[[str], None]) -> list[str
 def prompts_from_args(args: argparse.Namespace, engine: Engine) -> list[str]:
     from . import suites
 
+    traffic = args.file if args.file is not None else args.suite
+    if args.prompt is None and suites.is_traffic(traffic):  # `serve --log`: replayed as it was served
+        return suites.replay(traffic, engine.target.chat_messages)
     if args.prompt is not None:
         prompts = [args.prompt]
     elif args.file is not None:

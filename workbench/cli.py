@@ -12,7 +12,16 @@ import importlib
 import sys
 from collections.abc import Callable
 
-from .args import Parser, add_app_args, add_generation_args, add_load_args, add_model_args, add_prompt_args
+from .args import (
+    Parser,
+    add_app_args,
+    add_cache_args,
+    add_generation_args,
+    add_load_args,
+    add_model_args,
+    add_prompt_args,
+    add_setting_flags,
+)
 from .engine.settings import DRAFTERS
 
 __all__ = ["DRAFTERS", "build_parser", "main"]
@@ -123,6 +132,29 @@ def build_parser() -> argparse.ArgumentParser:
     add_app_args(replay)
     replay.set_defaults(func=_lazy(".launch", "open_replay"))
 
+    serve = sub.add_parser("serve", help="an OpenAI-compatible server whose requests run through the workbench",
+                           description="Answer the OpenAI API (/v1/chat/completions, /v1/completions, /v1/models, "
+                                       "/health, /metrics) with the workbench's speculation: one generation at a "
+                                       "time, a bounded queue, per-request speculation stats. --tui shows the "
+                                       "traffic live in the app.")
+    add_model_args(serve)
+    g = serve.add_argument_group("speculation and sampling (a request's temperature, top_p, top_k and seed win)")
+    add_setting_flags(g)
+    add_cache_args(g)
+    add_app_args(serve)
+    g = serve.add_argument_group("server")
+    g.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    g.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    g.add_argument("--queue", type=int, default=8, metavar="N",
+                   help="requests that may wait for the one slot; more are refused with 503 (default 8)")
+    g.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="longest a request may take, waiting included; then it ends (default: no limit)")
+    g.add_argument("--api-key", metavar="KEY", help="require 'Authorization: Bearer KEY' on every endpoint but "
+                                                    "/health (default: $WORKBENCH_API_KEY, else none)")
+    g.add_argument("--log", metavar="TRAFFIC.jsonl", help="append one line per request (replay it with bench/tune -f)")
+    g.add_argument("--tui", action="store_true", help="show the traffic in the app while serving")
+    serve.set_defaults(func=_lazy(".serve.command", "serve"))
+
     experts = sub.add_parser("experts", help="MoE: perplexity, agreement and speed per expert count",
                              description="For each expert count: perplexity on a reference text, greedy agreement "
                                          "with the model's own count, and tokens/s, in one table.")
@@ -158,13 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--preset", metavar="NAME", help="export a preset (name or .toml path); flags given here "
                                                          "override its models and settings")
     add_model_args(export)
-    from .args import add_cache_args, add_setting_flag
-    from .engine.settings import SPECS
-
     g = export.add_argument_group("speculation and sampling")
-    for name, spec in SPECS.items():
-        if spec.flag and name != "n_predict":
-            add_setting_flag(g, name)
+    add_setting_flags(g)
     add_cache_args(g)
     export.set_defaults(func=_lazy(".export", "export_command"))
     return parser

@@ -16,6 +16,7 @@ from .engine.errors import WorkbenchError
 
 if TYPE_CHECKING:
     from .app.app import WorkbenchApp
+    from .serve.command import Server
 
 
 def set_colors(args: argparse.Namespace) -> None:
@@ -105,3 +106,15 @@ def open_replay(args: argparse.Namespace) -> int:
 
     screen = ReplayScreen(recording.header, recording.events, args.speed, args.recording, problem=recording.problem)
     return run(WorkbenchApp(screen, theme=args.theme))
+
+
+def open_server(args: argparse.Namespace, server: Server, address: str) -> int:
+    """`workbench serve --tui`: the app shows the traffic the server (already listening) receives."""
+    set_colors(args)
+    from .app.app import WorkbenchApp
+    from .app.screens.serve import ServeScreen
+    from .suites import BUILTIN
+
+    prompt = server.slot.engine.target.chat_prompt(BUILTIN["grounded"][0])  # plain decoding's first measurement
+    app = WorkbenchApp(ServeScreen(server, prompt, address), theme=args.theme)
+    return run(app)

@@ -10,8 +10,8 @@ signal number (129 SIGHUP, 130 SIGINT, 143 SIGTERM).
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from types import FrameType
 
 ENDING_SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
@@ -35,14 +35,19 @@ def _raise(signum: int, _frame: FrameType | None) -> None:
 
 
 @contextmanager
-def interrupt_on_signals() -> Iterator[None]:
-    """Within the block, SIGHUP, SIGTERM and SIGINT raise Interrupted in the main thread."""
-    previous = {s: signal.signal(s, _raise) for s in ENDING_SIGNALS}
+def handling_signals(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """Within the block, SIGHUP, SIGTERM and SIGINT call `handler` (in the main thread)."""
+    previous = {s: signal.signal(s, handler) for s in ENDING_SIGNALS}
     try:
         yield
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+        for s, old in previous.items():
+            signal.signal(s, old)
+
+
+def interrupt_on_signals() -> AbstractContextManager[None]:
+    """Within the block, SIGHUP, SIGTERM and SIGINT raise Interrupted in the main thread."""
+    return handling_signals(_raise)
 
 
 def ignore_signals() -> None:

@@ -4,12 +4,15 @@
 - `spec-bench:<category>[:N]`: the first N (default 4) questions of a Spec-Bench category, read from
   --spec-bench (question.jsonl: summarization, rag, translation, qa, math_reasoning, and the MT-bench ones);
 - a file: .jsonl (one object a line with "prompt", "text" or Spec-Bench's "turns") or plain text
-  (prompts separated by blank lines).
+  (prompts separated by blank lines);
+- a traffic log written by `workbench serve --log` (`replay`): its requests in the order they arrived, each
+  conversation through the model's chat template and each completion's prompt as it was sent.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from .engine.errors import WorkbenchError
@@ -123,3 +126,61 @@ def load(name: str, spec_bench_path: str | Path | None = None) -> list[str]:
     if Path(name).expanduser().exists():
         return read_file(name)
     raise WorkbenchError(f"no suite {name!r}: use {', '.join(BUILTIN)}, spec-bench:<category>[:N] or a file")
+
+
+TRAFFIC = "workbench-traffic"  # the "kind" of every line of a traffic log (serve/traffic.py)
+
+
+class RequestStream(list):
+    """Prompts to replay in their order, as one stream of requests: drafters that learn across requests (the suffix
+    cache, ngram-mod, ngram-cache's dynamic cache) see the same history as they did when the requests were served.
+    bench keeps the order and forgets learnt state only between configurations, never between these prompts. A
+    slice is a stream too (tune screens on the first requests)."""
+
+    def __getitem__(self, index):  # noqa: ANN001, ANN204 (list's own signature)
+        got = super().__getitem__(index)
+        return RequestStream(got) if isinstance(index, slice) else got
+
+
+def is_traffic(path: str | Path | None) -> bool:
+    """Whether `path` is a traffic log: its first line says so."""
+    if path is None:
+        return False
+    p = Path(path).expanduser()
+    if p.suffix != ".jsonl" or not p.is_file():
+        return False
+    try:
+        with p.open(encoding="utf-8") as f:
+            first = f.readline(1 << 20)
+        return json.loads(first).get("kind") == TRAFFIC
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        return False
+
+
+def replay(path: str | Path, template: Callable[[list[dict[str, str]]], str]) -> RequestStream:
+    """A traffic log's requests as prompts, in order: a conversation through `template` (the model's chat
+    template, as the server applied it), a completion's prompt as sent."""
+    prompts = RequestStream()
+    try:
+        lines = Path(path).expanduser().read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise WorkbenchError(f"{path}: cannot read ({e})") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            raise WorkbenchError(f"{path}: line {number} is not JSON (a line cut short?)") from None
+        messages, prompt = row.get("messages") if isinstance(row, dict) else None, row.get("prompt")
+        if isinstance(messages, list) and messages and all(
+                isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+                for m in messages):
+            prompts.append(template([{"role": m["role"], "content": m["content"]} for m in messages]))
+        elif isinstance(prompt, str) and prompt:
+            prompts.append(prompt)
+        else:
+            raise WorkbenchError(f'{path}: line {number} has neither "messages" nor "prompt"')
+    if not prompts:
+        raise WorkbenchError(f"{path} holds no requests")
+    return prompts

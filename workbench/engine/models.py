@@ -99,6 +99,11 @@ def last_llama_error() -> str:
     return _llama_log[-1][1] if _llama_log else ""
 
 
+# the conversation format llama-server falls back to for a model without a chat template
+CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
 class Model:
     """One loaded GGUF with its own context (KV cache) and decode batch."""
 
@@ -129,6 +134,9 @@ class Model:
         self.vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
         self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(self.vocab))
         self.n_ctx = int(llama_cpp.llama_n_ctx(self.llm.ctx))
+        # llama.cpp caps the batch at the context size asked for (-c 64 with -b 512: 64) and aborts the process on
+        # a longer batch: evaluate in batches of what it took
+        self.n_batch = min(self.options.n_batch, int(llama_cpp.llama_n_batch(self.llm.ctx)))
         self.recurrent = bool(llama_cpp.llama_model_is_recurrent(self.llm.model)) or bool(
             llama_cpp.llama_model_is_hybrid(self.llm.model))
         self.n_seq_max = 1
@@ -199,14 +207,22 @@ class Model:
 
     def chat_prompt(self, user_text: str) -> str:
         """`user_text` as one user turn in the model's own GGUF chat template (raw text if it has none)."""
+        return self.chat_messages([{"role": "user", "content": user_text}])
+
+    def chat_messages(self, messages: list[dict[str, str]]) -> str:
+        """A conversation ({"role", "content"} dicts) in the model's own GGUF chat template, ending where the
+        assistant's turn begins. Without a template: one user turn is its raw text, a longer conversation ChatML
+        (llama-server's fallback)."""
         template = self.chat_template
         if not template:
-            return user_text
+            if len(messages) == 1 and messages[0]["role"] == "user":
+                return messages[0]["content"]
+            template = CHATML
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         text = lambda t: self.token_text(t).decode("utf-8", errors="replace") if t >= 0 else ""  # noqa: E731
         formatter = Jinja2ChatFormatter(template, eos_token=text(self.llm.token_eos()), bos_token=text(self.llm.token_bos()))
-        prompt = formatter(messages=[{"role": "user", "content": user_text}]).prompt
+        prompt = formatter(messages=messages).prompt
         bos = text(self.llm.token_bos())
         # the template may write BOS itself; tokenize() adds it too, so keep one
         return prompt[len(bos):] if bos and self.add_bos and prompt.startswith(bos) else prompt
@@ -223,7 +239,7 @@ class Model:
         buffer, valid only until the next eval: read them (argmax, copy) before evaluating again.
         """
         lib = self._lib
-        n_batch = self.options.n_batch
+        n_batch = self.n_batch
         if self.n_past + len(tokens) > self.n_ctx:
             raise WorkbenchError(f"context full: {self.n_past} + {len(tokens)} tokens exceed the context of {self.n_ctx}")
         rows: list[np.ndarray] = []
@@ -245,6 +261,8 @@ class Model:
             wanted = range(n) if logits == "all" else [n - 1] if (logits == "last" and last_chunk) else []
             rows.extend(np.ctypeslib.as_array(lib.llama_get_logits_ith(self.llm.ctx, i), shape=(self.n_vocab,))
                         for i in wanted)
+            if rows and not last_chunk:  # the next batch's decode overwrites the buffer these views read
+                rows = [np.array(r) for r in rows]
         return rows
 
     def truncate(self, n_keep: int) -> None:
