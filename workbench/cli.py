@@ -44,6 +44,18 @@ def _add_suite_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
 
 
+def _add_setting_flags(p: argparse.ArgumentParser) -> None:
+    """The settings table's flags without -n, and the lookup caches (export, deploy-check)."""
+    from .args import add_cache_args, add_setting_flag
+    from .engine.settings import SPECS
+
+    g = p.add_argument_group("speculation and sampling")
+    for name, spec in SPECS.items():
+        if spec.flag and name != "n_predict":
+            add_setting_flag(g, name)
+    add_cache_args(g)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -82,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "shows beside batch)")
     bench.add_argument("--repeat", type=int, default=2, metavar="R", help="interleaved repetitions (default 2)")
     bench.add_argument("--csv", metavar="OUT.csv", help="also write the results as CSV")
+    bench.add_argument("--against", metavar="URL", help="run the suite against a running OpenAI-compatible server "
+                                                        "(llama-server, workbench serve, ...) instead of the grid")
     _add_suite_args(bench)
     bench.set_defaults(func=_lazy(".bench", "bench"))
 
@@ -96,6 +110,30 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--save", metavar="NAME", help="preset name (default tuned-<model>)")
     _add_suite_args(tune)
     tune.set_defaults(func=_lazy(".bench", "tune_command"))
+
+    check = sub.add_parser("deploy-check", help="run the exported configuration in a real llama-server beside the "
+                                                "workbench, on the same requests",
+                           description="For each configuration (the settings given, a preset's, or a grid as bench's) "
+                                       "and plain decoding: start llama-server with the command `workbench export` "
+                                       "writes, send the suite through its OpenAI API, and run the same requests in "
+                                       "the workbench's engine, rounds interleaved; one table of both tools' tok/s, "
+                                       "speedup over their own plain decoding, acceptance and output.")
+    check.add_argument("--preset", metavar="NAME", help="a preset's models and settings (flags given here override)")
+    add_model_args(check)
+    check.set_defaults(flash_attn="off")  # both tools alike: llama-cpp-python's default (llama.cpp would pick auto)
+    _add_setting_flags(check)
+    check.add_argument("--drafters", help="a grid as bench's: comma-separated drafters, a chain as a+b (default: the "
+                                          "settings' drafter alone)")
+    check.add_argument("--k", help="comma-separated K values for the grid (default: the settings' K)")
+    check.add_argument("--repeat", type=int, default=3, metavar="R", help="interleaved rounds (default 3)")
+    check.add_argument("--llama-server", metavar="PATH", help="the llama-server to run (default: built once from "
+                                                              "the llama-cpp-python sdist into the user cache dir)")
+    check.add_argument("--against", metavar="URL", help="also send the suite to this running OpenAI-compatible "
+                                                        "server, as one more row")
+    check.add_argument("--cold", action="store_true", help="start every request fresh on both sides (a new "
+                                                           "llama-server per request), not every round")
+    _add_suite_args(check)
+    check.set_defaults(func=_lazy(".deploy.check", "deploy_check"))
 
     demo = sub.add_parser("demo", help="open the app on the embedded models and start generating",
                           description="Open the app on SmolLM2-135M (F16 target, its Q4_1 as the draft) with the "
@@ -151,14 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--preset", metavar="NAME", help="export a preset (name or .toml path); flags given here "
                                                          "override its models and settings")
     add_model_args(export)
-    from .args import add_cache_args, add_setting_flag
-    from .engine.settings import SPECS
-
-    g = export.add_argument_group("speculation and sampling")
-    for name, spec in SPECS.items():
-        if spec.flag and name != "n_predict":
-            add_setting_flag(g, name)
-    add_cache_args(g)
+    _add_setting_flags(export)
     export.set_defaults(func=_lazy(".export", "export_command"))
     return parser
 
