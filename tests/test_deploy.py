@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
 import stat
@@ -33,6 +34,20 @@ def llama_server() -> Path:
     return llama_build.ensure([llama_build.SERVER])[llama_build.SERVER]
 
 
+@pytest.fixture(scope="module")
+def copying_prompt(tiny_target) -> str:
+    """PROMPT and the tiny model's own continuation of it: what it generates next copies the prompt, so that
+    llama-server's ngram-cache drafts too (it counts the prompt's n-grams, not those of its own output)."""
+    from workbench.engine.models import LoadOptions
+    from workbench.engine.session import Engine
+
+    engine = Engine.load(tiny_target, options=LoadOptions(n_ctx=512, n_threads=1))
+    try:
+        return PROMPT + engine.generate(PROMPT, 200, drafter="none").text
+    finally:
+        engine.close()
+
+
 def workbench(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "workbench.cli", *args], capture_output=True, text=True,
@@ -52,8 +67,8 @@ def servers_of(model: Path) -> list[psutil.Process]:
     return found
 
 
-def check_args(target: Path, server: Path, *more: str) -> list[str]:
-    return ["deploy-check", "-m", str(target), "-p", PROMPT, "--raw", "-n", "24", "-t", "1", "-c", "512",
+def check_args(target: Path, server: Path, *more: str, prompt: str = PROMPT) -> list[str]:
+    return ["deploy-check", "-m", str(target), "-p", prompt, "--raw", "-n", "24", "-t", "1", "-c", "512",
             "--llama-server", str(server), *more]
 
 
@@ -126,13 +141,14 @@ def test_a_refused_configuration_is_one_error_and_leaves_no_server(tiny_target, 
     assert servers_of(tiny_target) == []
 
 
-def test_against_a_running_llama_server_gives_deploy_checks_figures(tiny_target, llama_server, tmp_path):
+def test_against_a_running_llama_server_gives_deploy_checks_figures(tiny_target, llama_server, copying_prompt,
+                                                                   tmp_path):
     settings = LiveSettings(drafter="ngram-cache", draft_max=8).snapshot()
-    argv = __import__("shlex").split(command_for(settings, tiny_target, None, threads=1, ctx_size=512,
-                                                 flash_attn="off").splitlines()[-1])
+    argv = shlex.split(command_for(settings, tiny_target, None, threads=1, ctx_size=512,
+                                   flash_attn="off").splitlines()[-1])
     own = tmp_path / "own.json"
     r = workbench(*check_args(tiny_target, llama_server, "--drafter", "ngram-cache", "--repeat", "1", "--json",
-                              str(own)))
+                              str(own), prompt=copying_prompt))
     assert r.returncode == 0, r.stderr
     mine = next(row for row in json.loads(own.read_text())["rows"]
                 if row["tool"] == "llama-server" and row["config"] == "ngram-cache K=8")
@@ -142,10 +158,10 @@ def test_against_a_running_llama_server_gives_deploy_checks_figures(tiny_target,
             out = tmp_path / f"{command}.json"
             if command == "deploy-check":
                 r = workbench(*check_args(tiny_target, llama_server, "--drafter", "ngram-cache", "--repeat", "1",
-                                          "--against", server.url, "--json", str(out)))
+                                          "--against", server.url, "--json", str(out), prompt=copying_prompt))
             else:
-                r = workbench("bench", "--against", server.url, "-p", PROMPT, "--raw", "-n", "24", "--repeat", "1",
-                              "--json", str(out))
+                r = workbench("bench", "--against", server.url, "-p", copying_prompt, "--raw", "-n", "24",
+                              "--repeat", "1", "--json", str(out))
         assert r.returncode == 0, r.stderr
         theirs = next(row for row in json.loads(out.read_text())["rows"] if row["tool"] == "endpoint")
         assert (theirs["drafted"], theirs["accepted"]) == (mine["drafted"], mine["accepted"]), command

@@ -42,8 +42,8 @@ def bench_against(args: argparse.Namespace) -> int:
             result, replies = serve_round(client, prompts, args.n_predict, chat=chat)
             timed = timed and all(reply.timings is not None for reply in replies)
             row.rounds.append(result)
-            print(f"  round {r + 1}/{args.repeat} {result.rate:7.1f} tok/s  {result.accepted}/{result.drafted} "
-                  "accepted", flush=True)
+            print(f"  round {r + 1}/{args.repeat} {result.rate:7.1f} tok/s  drafted/accepted "
+                  f"{result.drafted}/{result.accepted}", flush=True)
     if not timed:
         row.checks.append("the server sent no llama-server timings: tok/s is completion tokens over wall time "
                           "(prompt processing and HTTP included), drafting unknown (shown as none)")

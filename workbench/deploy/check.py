@@ -182,11 +182,12 @@ def describe_output(model: object, reference: list[list[int]], outputs: list[lis
 
 # --- the table ---------------------------------------------------------------------------------------------
 
-def _range(values: list[float], fmt: str) -> str:
-    if not values:
-        return "?"
-    mid = format(statistics.median(values), fmt)
-    return mid if len(values) == 1 else f"{mid} ({format(min(values), fmt)}-{format(max(values), fmt)})"
+def _median(values: list[float], fmt: str) -> str:
+    return format(statistics.median(values), fmt) if values else "?"
+
+
+def _spread(values: list[float], fmt: str) -> str:
+    return f"{format(min(values), fmt)}-{format(max(values), fmt)}" if len(values) > 1 else "-"
 
 
 def print_table(rows: list[Row], title: str) -> None:
@@ -194,22 +195,28 @@ def print_table(rows: list[Row], title: str) -> None:
     from rich.table import Table
 
     table = Table(title=title, caption="tok/s: decode rate after prompt processing (llama-server: its timings), "
-                                       "median (min-max) over rounds; speedup: over the same tool's plain decoding in "
-                                       "the same round; drafted/accepted: tokens per round (median); output: against "
-                                       "the workbench's plain decoding")
-    for col in ("configuration", "tool", "tok/s", "speedup", "acceptance", "drafted/accepted", "output"):
-        table.add_column(col, justify="left" if col in ("configuration", "tool", "output") else "right")
+                                       "median and min-max over rounds; speedup: over the same tool's plain decoding "
+                                       "in the same round; drafted/accepted: tokens per round (median); output: "
+                                       "against the workbench's plain decoding, first round")
+    for col in ("configuration", "tool", "tok/s", "min-max", "speedup", "min-max ", "acceptance", "drafted/accepted",
+                "output"):
+        table.add_column(col, justify="left" if col in ("configuration", "tool", "output") else "right",
+                         no_wrap=col != "output")
     last = None
     for row in rows:
         if last is not None and row.config != last:
             table.add_section()
         first, last = row.config != last, row.config
         acc = row.acceptance()
-        table.add_row(row.config if first else "", row.tool, _range([r.rate for r in row.rounds], ".1f"),
-                      "-" if row.plain else _range(row.speedups, ".2f") + ("x" if row.speedups else ""),
+        rates = [r.rate for r in row.rounds]
+        table.add_row(row.config if first else "", row.tool, _median(rates, ".1f"), _spread(rates, ".1f"),
+                      "-" if row.plain else _median(row.speedups, ".2f") + ("x" if row.speedups else ""),
+                      "-" if row.plain else _spread(row.speedups, ".2f"),
                       "-" if acc is None else f"{100 * acc:.1f}%",
-                      f"{row.drafted()}/{row.accepted()}" if acc is not None else "-", row.output)
+                      "-" if acc is None else f"{row.drafted()}/{row.accepted()}", row.output)
     console = Console(highlight=False)
+    if not console.is_terminal:
+        console.width = 200  # a file or a pipe gets the whole table, not one squeezed into 80 columns
     console.print(table)
     for row in rows:
         if row.tool == LLAMA and row.notes:
@@ -319,7 +326,7 @@ def _check(args: argparse.Namespace, engine: object, preset: object, server_path
                 result, _ = serve_round(against, prompts, args.n_predict)  # type: ignore[arg-type]
             row.rounds.append(result)
             print(f"  round {r + 1}/{args.repeat} {row.config:24s} {row.tool:12s} {result.rate:7.1f} tok/s  "
-                  f"{result.accepted}/{result.drafted} accepted", flush=True)
+                  f"drafted/accepted {result.drafted}/{result.accepted}", flush=True)
     reference = next(row for row in rows if row.tool == WORKBENCH and row.plain).rounds[0].outputs
     for row in rows:
         plain = next((p for p in rows if p.plain and p.tool == row.tool), None)
