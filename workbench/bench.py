@@ -392,10 +392,6 @@ def write_results(results: list[Result], json_path: str | None, csv_path: str | 
 
 
 def bench(args: argparse.Namespace) -> int:
-    if getattr(args, "against", None):  # a running server instead of the engine (deploy/against.py)
-        from .deploy.against import bench_against
-
-        return bench_against(args)
     if args.repeat < 1:
         raise WorkbenchError(f"--repeat must be at least 1, not {args.repeat}")
     engine = engine_from_args(args)

@@ -33,6 +33,15 @@ def _run(args: argparse.Namespace) -> int:
     return _headless(args) if args.headless else _app(args)
 
 
+_bench_grid = _lazy(".bench", "bench")
+_bench_against = _lazy(".deploy.against", "bench_against")
+
+
+def _bench(args: argparse.Namespace) -> int:
+    """bench: the grid in the engine, or with --against URL the suite against a running server."""
+    return _bench_against(args) if args.against else _bench_grid(args)
+
+
 def _add_suite_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-n", "--n-predict", type=int, default=128, metavar="N", help="tokens per prompt (default 128)")
     add_prompt_args(p, file_help="prompts: .jsonl, or text with blank lines between")
@@ -97,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--against", metavar="URL", help="run the suite against a running OpenAI-compatible server "
                                                         "(llama-server, workbench serve, ...) instead of the grid")
     _add_suite_args(bench)
-    bench.set_defaults(func=_lazy(".bench", "bench"))
+    bench.set_defaults(func=_bench)
 
     tune = sub.add_parser("tune", help="find the fastest configuration cheaply and save it as a preset",
                           description="Successive halving over drafters, n-gram sizes and temperatures with adaptive K "
