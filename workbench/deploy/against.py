@@ -20,16 +20,11 @@ from .check import ENDPOINT, Row, print_table, serve_round
 
 
 def bench_against(args: argparse.Namespace) -> int:
-    from .. import suites
+    from ..bench import suite_prompts
 
     if args.repeat < 1:
         raise WorkbenchError(f"--repeat must be at least 1, not {args.repeat}")
-    if args.prompt is not None:
-        prompts = [args.prompt]
-    elif args.file is not None:
-        prompts = suites.read_file(args.file)
-    else:
-        prompts = suites.load(args.suite, args.spec_bench)
+    prompts = suite_prompts(args)
     chat = not args.raw
     row = Row(f"endpoint {args.against}", ENDPOINT, None, output="-")
     timed = True
