@@ -16,6 +16,8 @@ not replayed (n-gram drafters only). Used to choose the gate's loss budget (engi
     python benchmarks/gate_replay.py --drafters suffix,lookup,ngram-cache,chain
     python benchmarks/gate_replay.py --drafters suffix --gate ALLOWANCE_STEPS=2 --gate LOSS_SHARE=0.04
     python benchmarks/gate_replay.py --costs 2.2,2.6,3.1,3.8,4.3,4.6,4.9,5.1   # a fixed table (b = 2..9 tokens)
+    python benchmarks/gate_replay.py --drafters ngram-cache,ngram-cache:off --categories summarization --prompts 1 \
+        --forms raw,chat    # ngram-cache with the gate and without it (llama-lookup's drafting), both prompt forms
 """
 
 from __future__ import annotations
@@ -126,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
                                            "chain")
     ap.add_argument("--categories", default=",".join(CATEGORIES))
     ap.add_argument("--prompts", type=int, default=2, help="Spec-Bench questions per category")
+    ap.add_argument("--forms", default="chat", help="prompt forms, comma-separated: chat (a user turn in the model's "
+                                                    "template), raw (the question as plain completion)")
     ap.add_argument("-n", type=int, default=192)
     ap.add_argument("--k", type=int, default=8)
     ap.add_argument("-t", "--threads", type=int, default=2)
@@ -155,26 +159,33 @@ def main(argv: list[str] | None = None) -> int:
         costs = measure_costs(real, args.k + 9)
     print("a verify step of b tokens, in plain steps: " + " ".join(f"{b}:{c / costs[0]:.2f}"
                                                                   for b, c in enumerate(costs, 1)))
-    categories = args.categories.split(",")
+    forms = args.forms.split(",")
+    if any(f not in ("raw", "chat") for f in forms):
+        raise SystemExit(f"--forms takes raw and chat, not {args.forms!r}")
+    # a column per category and form (the form named when there are two)
+    categories = [f"{c}{'/' + f if len(forms) > 1 else ''}" for c in args.categories.split(",") for f in forms]
     answers: dict[str, list[tuple[list[int], list[int]]]] = {}
-    for category in categories:
-        answers[category] = []
+    for column in categories:
+        category, _, form = column.partition("/")
+        answers[column] = []
         for question in suites.load(f"spec-bench:{category}:{args.prompts}"):
-            prompt = engine.tokens(real.chat_prompt(question))
+            prompt = engine.tokens(real.chat_prompt(question) if (form or forms[0]) == "chat" else question)
             engine.forget()
-            answers[category].append((prompt, engine.generate(prompt, args.n, drafter="none").emitted_ids))
+            answers[column].append((prompt, engine.generate(prompt, args.n, drafter="none").emitted_ids))
 
     clock = Clock()
     oracle = OracleTarget(real, clock, costs)
     session.time = types.SimpleNamespace(perf_counter=clock.perf_counter)  # type: ignore[assignment]
     engine.target = oracle  # type: ignore[assignment]
     print(f"modelled speedup over plain decoding, K={args.k}, {args.prompts} prompts x {args.n} tokens per category")
-    print(f"{'drafter':14s} {'geomean':>7s} {'worst':>6s}  " + " ".join(f"{c[:6]:>6s}" for c in categories))
-    for drafter in args.drafters.split(","):
-        row = [replay(engine, oracle, clock, costs[0], answers[c], {"drafter": drafter, "draft_max": args.k}, args.n)
-               for c in categories]
+    width = max(6, *(len(c) for c in categories)) if len(forms) > 1 else 6
+    print(f"{'drafter':18s} {'geomean':>7s} {'worst':>6s}  " + " ".join(f"{c[:width]:>{width}s}" for c in categories))
+    for item in args.drafters.split(","):
+        drafter, _, gate_mode = item.partition(":")  # ngram-cache:off: the gate off, drafting as llama.cpp does
+        settings = {"drafter": drafter, "draft_max": args.k, **({"draft_gate": gate_mode} if gate_mode else {})}
+        row = [replay(engine, oracle, clock, costs[0], answers[c], settings, args.n) for c in categories]
         geomean = math.exp(sum(map(math.log, row)) / len(row))
-        print(f"{drafter:14s} {geomean:7.3f} {min(row):6.3f}  " + " ".join(f"{x:6.2f}" for x in row), flush=True)
+        print(f"{item:18s} {geomean:7.3f} {min(row):6.3f}  " + " ".join(f"{x:{width}.2f}" for x in row), flush=True)
     return 0
 
 

@@ -5,8 +5,9 @@
                                [--only lookup|speculative] [--threads 2]
 
 The two tools are built once from the llama.cpp source inside the llama-cpp-python sdist of the installed
-version (no prebuilt binaries; the first run downloads the sdist with pip and compiles for ~10 minutes on 2
-cores) into the user cache dir, `<cache>/workbench/llama.cpp-<version>/build/bin/`, and reused afterwards.
+version (workbench/deploy/llama_build.py: no prebuilt binaries; the first run downloads the sdist with pip and
+compiles for ~10 minutes on 2 cores) into the user cache dir, `<cache>/workbench/llama.cpp-<version>/build/bin/`,
+and reused afterwards.
 
 What runs, per prompt form (RAW: Spec-Bench summarization question 0 as is; CHAT: the same question as a user
 turn in the model's chat template, rendered to text) and target (the embedded SmolLM2-135M-Instruct Q4_1, and
@@ -41,94 +42,32 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import importlib.metadata
 import os
 import re
 import shlex
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import platformdirs
-
 TOOLS = ("llama-lookup", "llama-speculative-simple")
-
-
-# ----------------------------------------------------------------------------------------------------
-# building llama.cpp's tools from the llama-cpp-python sdist
-# ----------------------------------------------------------------------------------------------------
-
-def cache_root(version: str) -> Path:
-    return Path(platformdirs.user_cache_dir("workbench")) / f"llama.cpp-{version}"
-
-
-def _source_dir(root: Path, version: str) -> Path:
-    """The llama.cpp source inside the sdist (downloaded with pip and unpacked into `root` if missing)."""
-    src = root / f"llama_cpp_python-{version}" / "vendor" / "llama.cpp"
-    if (src / "CMakeLists.txt").exists():
-        return src
-    root.mkdir(parents=True, exist_ok=True)
-    sdists = sorted(root.glob(f"llama_cpp_python-{version}.tar.gz"))
-    if not sdists:
-        print(f"downloading the llama-cpp-python {version} sdist into {root} ...", flush=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-                        "--dest", str(root), f"llama-cpp-python=={version}"], check=True)
-        sdists = sorted(root.glob(f"llama_cpp_python-{version}.tar.gz"))
-    if not sdists:
-        raise SystemExit(f"pip did not leave the llama-cpp-python {version} sdist in {root}")
-    with tarfile.open(sdists[0]) as tar:
-        tar.extractall(root, filter="data")
-    if not (src / "CMakeLists.txt").exists():
-        raise SystemExit(f"no llama.cpp source at {src} in the sdist")
-    return src
-
-
-def _cmake_options(src: Path) -> list[str]:
-    """The configure flags, checked against the options this llama.cpp declares."""
-    text = (src / "CMakeLists.txt").read_text()
-    declared = set(re.findall(r"^\s*option\(\s*(\w+)", text, re.M))
-    flags = ["-DCMAKE_BUILD_TYPE=Release", "-DGGML_NATIVE=ON", "-DLLAMA_BUILD_EXAMPLES=ON",
-             "-DLLAMA_BUILD_TESTS=OFF", "-DBUILD_SHARED_LIBS=OFF"]
-    # only what the two tools need: no server, tools, app or web UI
-    for off in ("LLAMA_BUILD_TOOLS", "LLAMA_BUILD_SERVER", "LLAMA_BUILD_APP", "LLAMA_BUILD_UI"):
-        if off in declared:
-            flags.append(f"-D{off}=OFF")
-    # HTTP(S) for downloading models: older trees have LLAMA_CURL; newer ones deprecate it (a warning, ignored)
-    # and have LLAMA_OPENSSL instead
-    for off in ("LLAMA_CURL", "LLAMA_OPENSSL", "LLAMA_LLGUIDANCE"):
-        if off in declared:
-            flags.append(f"-D{off}=OFF")
-    return flags
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def ensure_tools(jobs: int = 2) -> dict[str, Path]:
-    """Paths of llama-lookup and llama-speculative-simple, built once per llama-cpp-python version."""
-    version = importlib.metadata.version("llama-cpp-python")
-    root = cache_root(version)
-    build = root / "build"
-    paths = {t: build / "bin" / t for t in TOOLS}
-    if all(p.exists() for p in paths.values()):
-        return paths
-    src = _source_dir(root, version)
-    start = time.perf_counter()
-    configure = ["cmake", "-S", str(src), "-B", str(build), *_cmake_options(src)]
-    print("configure:", shlex.join(configure), flush=True)
-    subprocess.run(configure, check=True)
-    compile_ = ["cmake", "--build", str(build), "--config", "Release", "--target", *TOOLS, "-j", str(jobs)]
-    print("build:", shlex.join(compile_), flush=True)
-    subprocess.run(compile_, check=True)
-    missing = [str(p) for p in paths.values() if not p.exists()]
-    if missing:
-        raise SystemExit(f"the build did not produce {missing}")
-    print(f"built {', '.join(TOOLS)} (llama.cpp of llama-cpp-python {version}) in "
-          f"{time.perf_counter() - start:.0f} s", flush=True)
-    return paths
+    """Paths of llama-lookup and llama-speculative-simple, built once per llama-cpp-python version
+    (workbench/deploy/llama_build.py)."""
+    from workbench.deploy import llama_build
+    from workbench.engine.errors import WorkbenchError
+
+    try:
+        return llama_build.ensure(TOOLS, jobs)
+    except WorkbenchError as e:
+        raise SystemExit(f"peers: {e}") from None
 
 
 # ----------------------------------------------------------------------------------------------------

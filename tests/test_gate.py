@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from workbench.engine import gate
-from workbench.engine.gate import HORIZON, MAX_PAUSE, DraftGate, StepCosts
+from workbench.engine.gate import HORIZON, MAX_PAUSE, PROBE_AFTER, DraftGate, StepCosts
 
 
 def test_a_rejection_cuts_the_next_draft_and_full_acceptance_doubles_it():
@@ -100,22 +100,52 @@ def test_a_drafter_that_always_proposes_is_made_to_skip_a_step_so_plain_decoding
 
 
 
-def test_a_source_that_lost_its_budget_drafts_again_once_the_loss_ages_out_and_short_until_accepted():
+def over_budget_gate() -> DraftGate:
     g = DraftGate()
     for _ in range(3):
         g.plain_step(0.010)
     assert g.allow("suffix", 8) == 8  # nothing lost yet: no budget applies
     g.verdict("suffix", drafted=8, accepted=0, cap=8, seconds=0.051)  # 1 token in 5.1 steps' time: 41 ms lost
     assert g.allow("suffix", 8) == 0  # 41 ms is more than 1 plain step + 2% of the steps since
+    return g
+
+
+def wait(g: DraftGate) -> tuple[int, int]:
+    """Plain steps until the source may draft again, and how much it may draft then."""
     waited = 0
-    while g.allow("suffix", 8) == 0:
+    while (allowed := g.allow("suffix", 8)) == 0:
         g.plain_step(0.010)
         waited += 1
-    # 2% of 64 plain steps (12.8 ms) never covers the loss: it counts until it is 64 steps old
-    assert waited == HORIZON
-    assert g.allow("suffix", 8) == 1  # a one-token probe
-    g.verdict("suffix", drafted=1, accepted=1, cap=8, seconds=0.015)  # 2 tokens in 15 ms: 5 ms saved
-    assert g.allow("suffix", 8) == 2
+    return waited, allowed
+
+
+def test_a_source_over_its_loss_budget_is_held_back_then_probes_and_waits_twice_as_long_after_a_refused_probe():
+    g = over_budget_gate()
+    # 2% of 64 plain steps (12.8 ms) never covers the loss; instead of waiting for it to age out (64 steps), the
+    # source probes after PROBE_AFTER steps with the shortest draft that can pay
+    assert wait(g) == (PROBE_AFTER, 1)
+    g.verdict("suffix", drafted=1, accepted=0, cap=8, seconds=0.022)  # refused: 12 ms more lost
+    assert wait(g) == (2 * PROBE_AFTER, 1)
+    g.verdict("suffix", drafted=1, accepted=0, cap=8, seconds=0.022)
+    assert wait(g)[0] == min(HORIZON, 4 * PROBE_AFTER)  # the hold doubles, up to the horizon
+
+
+def test_an_accepted_probe_lets_the_source_draft_by_its_verdicts_until_a_rejection():
+    g = over_budget_gate()
+    assert wait(g) == (PROBE_AFTER, 1)  # the probe
+    g.verdict("suffix", drafted=1, accepted=1, cap=8, seconds=0.015)  # accepted: on probation, the budget set aside
+    assert g.allow("suffix", 8) == 2  # the length rule: twice what was accepted in full
+    g.verdict("suffix", drafted=2, accepted=2, cap=8, seconds=0.016)
+    assert g.allow("suffix", 8) == 4
+    g.verdict("suffix", drafted=4, accepted=0, cap=8, seconds=0.030)  # rejected: probation ends, still over budget
+    assert wait(g) == (2 * PROBE_AFTER, 1)  # held back, twice as long as before its probe
+
+
+def test_a_source_over_its_budget_drafts_freely_again_once_its_loss_ages_out():
+    g = over_budget_gate()
+    for _ in range(HORIZON):
+        g.plain_step(0.010)
+    assert g.allow("suffix", 8) == 1  # the loss is 64 steps old: only the length rule (1 + accepted) remains
 
 
 def test_a_source_that_saves_time_is_never_held_back_by_the_budget():

@@ -297,18 +297,22 @@ def _drafters(text: str, engine: Engine, say: Callable[[str], None]) -> list[str
     return names
 
 
-def prompts_from_args(args: argparse.Namespace, engine: Engine) -> list[str]:
+def suite_prompts(args: argparse.Namespace) -> list[str]:
+    """The prompts of -p, -f or --suite as written, before any chat template."""
     from . import suites
 
     traffic = args.file if args.file is not None else args.suite
     if args.prompt is None and suites.is_traffic(traffic):  # `serve --log`: replayed as it was served
         return suites.replay(traffic, engine.target.chat_messages)
     if args.prompt is not None:
-        prompts = [args.prompt]
-    elif args.file is not None:
-        prompts = suites.read_file(args.file)
-    else:
-        prompts = suites.load(args.suite, args.spec_bench)
+        return [args.prompt]
+    if args.file is not None:
+        return suites.read_file(args.file)
+    return suites.load(args.suite, args.spec_bench)
+
+
+def prompts_from_args(args: argparse.Namespace, engine: Engine) -> list[str]:
+    prompts = suite_prompts(args)
     return prompts if args.raw else [engine.target.chat_prompt(p) for p in prompts]
 
 

@@ -42,6 +42,15 @@ def _run(args: argparse.Namespace) -> int:
     return _headless(args) if args.headless else _app(args)
 
 
+_bench_grid = _lazy(".bench", "bench")
+_bench_against = _lazy(".deploy.against", "bench_against")
+
+
+def _bench(args: argparse.Namespace) -> int:
+    """bench: the grid in the engine, or with --against URL the suite against a running server."""
+    return _bench_against(args) if args.against else _bench_grid(args)
+
+
 def _add_suite_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-n", "--n-predict", type=int, default=128, metavar="N", help="tokens per prompt (default 128)")
     add_prompt_args(p, file_help="prompts: .jsonl, or text with blank lines between")
@@ -51,6 +60,13 @@ def _add_suite_args(p: argparse.ArgumentParser) -> None:
                    help="Spec-Bench question file for spec-bench:<category> suites (default: the copy shipped inside "
                         "the package)")
     p.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
+
+
+def _add_setting_flags(p: argparse.ArgumentParser, title: str = "speculation and sampling") -> None:
+    """The settings table's flags without -n, and the lookup caches (export, deploy-check, serve)."""
+    g = p.add_argument_group(title)
+    add_setting_flags(g)
+    add_cache_args(g)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,8 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "shows beside batch)")
     bench.add_argument("--repeat", type=int, default=2, metavar="R", help="interleaved repetitions (default 2)")
     bench.add_argument("--csv", metavar="OUT.csv", help="also write the results as CSV")
+    bench.add_argument("--against", metavar="URL", help="run the suite against a running OpenAI-compatible server "
+                                                        "(llama-server, workbench serve, ...) instead of the grid")
     _add_suite_args(bench)
-    bench.set_defaults(func=_lazy(".bench", "bench"))
+    bench.set_defaults(func=_bench)
 
     tune = sub.add_parser("tune", help="find the fastest configuration cheaply and save it as a preset",
                           description="Successive halving over drafters, n-gram sizes and temperatures with adaptive K "
@@ -108,6 +126,30 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--save", metavar="NAME", help="preset name (default tuned-<model>)")
     _add_suite_args(tune)
     tune.set_defaults(func=_lazy(".bench", "tune_command"))
+
+    check = sub.add_parser("deploy-check", help="run the exported configuration in a real llama-server beside the "
+                                                "workbench, on the same requests",
+                           description="For each configuration (the settings given, a preset's, or a grid as bench's) "
+                                       "and plain decoding: start llama-server with the command `workbench export` "
+                                       "writes, send the suite through its OpenAI API, and run the same requests in "
+                                       "the workbench's engine, rounds interleaved; one table of both tools' tok/s, "
+                                       "speedup over their own plain decoding, acceptance and output.")
+    check.add_argument("--preset", metavar="NAME", help="a preset's models and settings (flags given here override)")
+    add_model_args(check)
+    check.set_defaults(flash_attn="off")  # both tools alike: llama-cpp-python's default (llama.cpp would pick auto)
+    _add_setting_flags(check)
+    check.add_argument("--drafters", help="a grid as bench's: comma-separated drafters, a chain as a+b (default: the "
+                                          "settings' drafter alone)")
+    check.add_argument("--k", help="comma-separated K values for the grid (default: the settings' K)")
+    check.add_argument("--repeat", type=int, default=3, metavar="R", help="interleaved rounds (default 3)")
+    check.add_argument("--llama-server", metavar="PATH", help="the llama-server to run (default: built once from "
+                                                              "the llama-cpp-python sdist into the user cache dir)")
+    check.add_argument("--against", metavar="URL", help="also send the suite to this running OpenAI-compatible "
+                                                        "server, as one more row")
+    check.add_argument("--cold", action="store_true", help="start every request fresh on both sides (a new "
+                                                           "llama-server per request), not every round")
+    _add_suite_args(check)
+    check.set_defaults(func=_lazy(".deploy.check", "deploy_check"))
 
     demo = sub.add_parser("demo", help="open the app on the embedded models and start generating",
                           description="Open the app on SmolLM2-135M (F16 target, its Q4_1 as the draft) with the "
@@ -138,9 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "time, a bounded queue, per-request speculation stats. --tui shows the "
                                        "traffic live in the app.")
     add_model_args(serve)
-    g = serve.add_argument_group("speculation and sampling (a request's temperature, top_p, top_k and seed win)")
-    add_setting_flags(g)
-    add_cache_args(g)
+    _add_setting_flags(serve, "speculation and sampling (a request's temperature, top_p, top_k and seed win)")
     add_app_args(serve)
     g = serve.add_argument_group("server")
     g.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
@@ -190,9 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--preset", metavar="NAME", help="export a preset (name or .toml path); flags given here "
                                                          "override its models and settings")
     add_model_args(export)
-    g = export.add_argument_group("speculation and sampling")
-    add_setting_flags(g)
-    add_cache_args(g)
+    _add_setting_flags(export)
     export.set_defaults(func=_lazy(".export", "export_command"))
     return parser
 

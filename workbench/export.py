@@ -211,7 +211,7 @@ def _caches(to: str, static: str | Path | None, dynamic: str | Path | None, add:
 
 # --- the command ---------------------------------------------------------------------------------------------
 
-def _settings(args: argparse.Namespace, preset: Any, has_draft: bool) -> Settings:
+def settings_for(args: argparse.Namespace, preset: Any, has_draft: bool) -> Settings:
     """The flags' settings over the preset's (flags not given keep the preset's, then the table's defaults)."""
     from .args import settings_from_args
     from .engine.settings import LiveSettings, default_drafter
@@ -234,7 +234,7 @@ def export_command(args: argparse.Namespace) -> int:
     from . import presets
     from .defaults import default_model, find_model
     from .engine.gguf_info import inspect
-    from .engine.models import LoadOptions, check_experts, pair_problem, vocab_facts_from_file
+    from .engine.models import LoadOptions, check_experts
 
     preset = presets.load(args.preset) if args.preset else None
     target_ref = args.model or (preset.target if preset else None)
@@ -242,7 +242,7 @@ def export_command(args: argparse.Namespace) -> int:
     target = find_model(target_ref) if target_ref else default_model()
     draft = find_model(draft_ref) if draft_ref else None
     info, draft_info = inspect(target), inspect(draft) if draft else None
-    settings = _settings(args, preset, draft is not None)
+    settings = settings_for(args, preset, draft is not None)
     if settings.drafter == "draft" and draft is None:
         raise WorkbenchError("--drafter draft needs a draft model: add -md DRAFT.gguf")
     check_experts(info, settings.experts)
@@ -255,15 +255,31 @@ def export_command(args: argparse.Namespace) -> int:
     static = args.lookup_cache_static
     if static and not Path(static).expanduser().is_file():
         raise WorkbenchError(f"{static}: no such lookup cache file")
-    ctx_size = args.ctx_size or min(LLAMA_CTX_CAP, info.n_ctx_train or LLAMA_CTX_CAP)  # as Model loads it
-    # a pair of two vocabularies is refused as the app refuses it, or exported without its draft (--cross-vocab)
-    cross_vocab = draft is not None and pair_problem(vocab_facts_from_file(target), vocab_facts_from_file(draft),
-                                                     bool(getattr(args, "cross_vocab", False))) is not None
-    print(llama_command(settings, target, draft, to=args.to, threads=args.threads, ctx_size=ctx_size,
-                        batch_size=args.batch_size, flash_attn=args.flash_attn, arch=info.arch,
-                        draft_arch=draft_info.arch if draft_info else None, lookup_cache_static=static,
-                        lookup_cache_dynamic=args.lookup_cache_dynamic, cross_vocab=cross_vocab))
+    print(command_for(settings, target, draft, to=args.to, threads=args.threads, ctx_size=args.ctx_size,
+                      batch_size=args.batch_size, flash_attn=args.flash_attn, lookup_cache_static=static,
+                      lookup_cache_dynamic=args.lookup_cache_dynamic,
+                      cross_vocab=bool(getattr(args, "cross_vocab", False))))
     return 0
 
 
-__all__ = ["TOOLS", "export_command", "llama_command"]
+def command_for(settings: Settings, target: Path, draft: Path | None, *, to: str = "llama-server",
+                threads: int | None = None, ctx_size: int = 0, batch_size: int = 512, flash_attn: str = "auto",
+                lookup_cache_static: str | None = None, lookup_cache_dynamic: str | None = None,
+                cross_vocab: bool = False) -> str:
+    """What `workbench export` prints for these models and settings (llama_command, with what it needs read from
+    the GGUF headers: architectures, the trained context, whether the pair shares a vocabulary)."""
+    from .engine.gguf_info import inspect
+    from .engine.models import pair_problem, vocab_facts_from_file
+
+    info, draft_info = inspect(target), inspect(draft) if draft else None
+    ctx_size = ctx_size or min(LLAMA_CTX_CAP, info.n_ctx_train or LLAMA_CTX_CAP)  # as Model loads it
+    # a pair of two vocabularies is refused as the app refuses it, or exported without its draft (--cross-vocab)
+    other_vocab = draft is not None and pair_problem(vocab_facts_from_file(target), vocab_facts_from_file(draft),
+                                                     cross_vocab) is not None
+    return llama_command(settings, target, draft, to=to, threads=threads, ctx_size=ctx_size, batch_size=batch_size,
+                         flash_attn=flash_attn, arch=info.arch, draft_arch=draft_info.arch if draft_info else None,
+                         lookup_cache_static=lookup_cache_static, lookup_cache_dynamic=lookup_cache_dynamic,
+                         cross_vocab=other_vocab)
+
+
+__all__ = ["TOOLS", "command_for", "export_command", "llama_command", "settings_for"]
