@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .engine.drafters import ngram_cache
 from .engine.errors import WorkbenchError
+from .engine.userfiles import CORPUS_MAX, check_writable, read_text
 
 
 def tokenize_corpus(model_path: Path, text: str) -> list[int]:
@@ -37,12 +38,8 @@ def lookup_create(args: argparse.Namespace) -> int:
     from .defaults import default_model, resolve_model
 
     corpus = Path(args.file).expanduser()
-    try:
-        text = corpus.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        raise WorkbenchError(f"{corpus}: no such corpus file") from None
-    except OSError as e:
-        raise WorkbenchError(f"{corpus}: cannot read the corpus ({e.strerror or e})") from None
+    text = read_text(corpus, "corpus file", CORPUS_MAX, errors="replace")
+    check_writable(args.output, "n-gram cache")  # before tokenising: a bad output path is said at once
     model = Path(resolve_model(args.model) if args.model else default_model())
     start = time.perf_counter()
     tokens = tokenize_corpus(model, text)

@@ -29,10 +29,13 @@ class WorkbenchApp(App[None]):
     COMMANDS = App.COMMANDS | {WorkbenchCommands}
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
 
-    def __init__(self, main: RunScreen, *, theme: str | None = None, over: Screen | None = None) -> None:
-        """`main`: the live or replay screen; `over`: a screen shown on top of it at start (results)."""
+    def __init__(self, main: RunScreen, *, theme: str | None = None, over: Screen | None = None,
+                 notes: list[str] | None = None) -> None:
+        """`main`: the live or replay screen; `over`: a screen shown on top of it at start (results); `notes`:
+        what to tell the user at start (recovered runs, skipped files: launch.start_notes)."""
         super().__init__()
         self.main = main
+        self._notes = notes or []
         self._over = over
         self._quitting = False
         for t in load_themes():
@@ -52,6 +55,8 @@ class WorkbenchApp(App[None]):
             loop.add_signal_handler(signum, self._on_signal, signum)
         if self._over is not None:
             self.push_screen(self._over)
+        for note in self._notes:
+            self.notify(note, severity="warning", timeout=30)
 
     def _theme_variables(self) -> dict[str, str]:
         fallback = next(t for t in load_themes() if t.name == DEFAULT_THEME).variables
