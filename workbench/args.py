@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import TYPE_CHECKING
 
 from .engine.errors import WorkbenchError
@@ -146,13 +147,31 @@ def load_options_from_args(args: argparse.Namespace, threads: int | None = None)
     """Context, batch and threads; `threads` is the default when -t is not given (else llama.cpp's own)."""
     from .engine.models import LoadOptions
 
-    threads = args.threads if args.threads is not None else threads
+    threads = checked_threads(args.threads) if args.threads is not None else threads
     flash = {"on": True, "off": False}.get(getattr(args, "flash_attn", "auto"))
     return LoadOptions(n_ctx=args.ctx_size, n_batch=args.batch_size, flash_attn=flash,
                        lookup_cache_static=getattr(args, "lookup_cache_static", None),
                        lookup_cache_dynamic=getattr(args, "lookup_cache_dynamic", None),
                        cross_vocab=bool(getattr(args, "cross_vocab", False)),
                        **({"n_threads": threads} if threads else {}))
+
+
+THREADS_PER_CORE_MAX = 4  # beyond this, more threads only wait at llama.cpp's barriers (and libgomp may fail)
+
+
+def checked_threads(n: int) -> int:
+    """-t as llama.cpp can use it: below 1 is refused (LoadOptions); above the cores a warning on stderr, since
+    the threads then take turns; above THREADS_PER_CORE_MAX x the cores capped there (-t 100000 would make
+    llama.cpp's thread pool fail or crash)."""
+    cores = os.cpu_count() or 1
+    cap = THREADS_PER_CORE_MAX * cores
+    if n > cap:
+        print(f"workbench: warning: -t {n} is capped at {cap} ({THREADS_PER_CORE_MAX} x {cores} cores)", file=sys.stderr)
+        return cap
+    if n > cores:
+        print(f"workbench: warning: -t {n} is more threads than the {cores} cores: they will take turns "
+              f"(slower than -t {cores})", file=sys.stderr)
+    return n
 
 
 def engine_from_args(args: argparse.Namespace, drafter: str = "none") -> Engine:

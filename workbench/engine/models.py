@@ -20,6 +20,7 @@ import numpy as np
 
 from .errors import WorkbenchError
 from .gguf_info import ModelInfo, inspect
+from .memory import check_context
 from .state import Rollback, rollback_for
 
 # llama.cpp's common_speculative_are_compatible constants
@@ -113,12 +114,14 @@ class Model:
         self._lib = llama_cpp
         self.options = options or LoadOptions()
         self.info: ModelInfo = inspect(path)
+        n_ctx = self.options.n_ctx or min(4096, self.info.n_ctx_train or 4096)
+        check_context(self.info.path, n_ctx, self.options.n_batch, self.info.path.name)  # before llama.cpp asks
         _capture_llama_log()
         _llama_log.clear()
         try:
             self.llm = llama_cpp.Llama(
                 model_path=str(self.info.path),
-                n_ctx=self.options.n_ctx or min(4096, self.info.n_ctx_train or 4096),
+                n_ctx=n_ctx,
                 n_batch=self.options.n_batch,
                 n_ubatch=self.options.n_batch,
                 n_threads=self.options.n_threads,
