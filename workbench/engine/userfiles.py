@@ -64,12 +64,13 @@ def read_bytes(path: str | Path, what: str, limit: int) -> bytes:
         raise WorkbenchError(f"{p}: no such {what}") from None
     except OSError as e:
         raise WorkbenchError(f"{p}: cannot read the {what} ({e.strerror or e})") from None
-    with os.fdopen(fd, "rb", buffering=0) as f:
-        info = os.fstat(fd)
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+        os.close(fd)
         if not stat.S_ISREG(info.st_mode):
             raise WorkbenchError(f"{p} is {_kind_of(info.st_mode)}, not a {what}")
-        if info.st_size > limit:
-            raise WorkbenchError(f"{p} is {_size(info.st_size)}: too large for a {what} (at most {_size(limit)})")
+        raise WorkbenchError(f"{p} is {_size(info.st_size)}: too large for a {what} (at most {_size(limit)})")
+    with os.fdopen(fd, "rb", buffering=0) as f:
         try:
             data = _read_at_most(f, limit + 1)  # a file that grows while read is still bounded
         except OSError as e:
