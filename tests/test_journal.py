@@ -155,3 +155,21 @@ def test_a_journal_is_recovered_as_a_transcript_only_once_its_process_is_gone(tm
     empty.add(DoneEvent("stopped", "x"))
     empty.close()
     assert recover(tmp_path / "journal", tmp_path / "transcripts") == [] and not empty.path.exists()
+
+
+def test_time_stopped_is_left_out_of_the_rates(tiny_target: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    p = subprocess.Popen([sys.executable, "-m", "workbench.cli", "run", "--headless", "-m", str(tiny_target),
+                          "--drafter", "lookup", "-p", PROMPT, "-n", "100000", "-c", "16384", "-t", "1",
+                          "--json", str(out)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env_for(tmp_path), cwd=REPO)
+    time.sleep(2.5)
+    p.send_signal(signal.SIGTSTP)
+    time.sleep(5.0)  # stopped, as after ctrl+z
+    p.send_signal(signal.SIGCONT)
+    time.sleep(0.5)
+    p.send_signal(signal.SIGTERM)
+    _, stderr = p.communicate(timeout=60)
+    assert p.returncode == 143, stderr
+    decode = json.loads(out.read_text())["stats"]["decode_seconds"]
+    assert 0 < decode < 4.5, f"decode time {decode:.1f} s counts the 5 s the process was stopped"

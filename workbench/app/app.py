@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import threading
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from ..palette import DEFAULT_THEME
-from ..signals import ENDING_SIGNALS, exit_code
+from ..signals import ENDING_SIGNALS, count_stops, exit_code
 from .commands import WorkbenchCommands
 from .screens.base import RunScreen
 from .themes import load_themes, token_styles
@@ -53,6 +54,7 @@ class WorkbenchApp(App[None]):
         loop = asyncio.get_running_loop()
         for signum in ENDING_SIGNALS:
             loop.add_signal_handler(signum, self._on_signal, signum)
+        count_stops(signal.getsignal(signal.SIGTSTP))  # Textual's ctrl+z, timed: rates leave the stop out
         if self._over is not None:
             self.push_screen(self._over)
         for note in self._notes:
