@@ -30,11 +30,15 @@ def run(app: WorkbenchApp) -> int:
 
     When the user quit while a model was loading, the load goes on inside llama.cpp and Python would wait
     for its thread at exit (seconds to minutes for a big model): everything is saved by then, so leave at once."""
+    from .crash import app_has_terminal, goodbye
+
+    app_has_terminal()
     app.run()
     code = app.return_code or 0
     if app.main.abandoned_work:
         sys.stdout.flush()
         sys.stderr.flush()
+        goodbye()
         os._exit(code)
     return code
 

@@ -23,6 +23,13 @@ from .themes import load_themes, token_styles
 EXIT_GRACE = 5.0  # seconds the terminal gets to be restored after a signal before the process just exits
 
 
+def _leave(code: int) -> None:
+    from ..crash import goodbye
+
+    goodbye()  # ending on purpose: the crash guardian must not take this for a death
+    os._exit(code)
+
+
 class WorkbenchApp(App[None]):
     CSS_PATH = "workbench.tcss"
     TITLE = "workbench"
@@ -112,7 +119,7 @@ class WorkbenchApp(App[None]):
         if hung_up:
             # Everything is saved. Textual's goodbye to a terminal that is gone can block (its writer thread
             # waits on a dead pty), so the process leaves on its own if that takes more than a moment.
-            leave = threading.Timer(EXIT_GRACE, os._exit, args=(code,))
+            leave = threading.Timer(EXIT_GRACE, _leave, args=(code,))
             leave.daemon = True  # a normal exit does not wait for it
             leave.start()
         self.exit(return_code=code)
