@@ -354,3 +354,17 @@ def test_json_into_a_directory_is_refused_before_generating(tmp_path: Path, tiny
     done = cli("run", "--headless", "-m", str(tiny_target), "-p", "x", "-n", "1", "--json", str(tmp_path))
     assert done.returncode == 1 and "directory" in done.stderr
     assert "generated" not in done.stderr  # refused before the run, not after it
+
+
+def test_a_model_path_that_is_not_utf8_loads(tmp_path: Path, tiny_target: Path) -> None:
+    odd = os.path.join(os.fsencode(tmp_path), b"mod\xffel.gguf")
+    with open(odd, "wb") as f:
+        f.write(tiny_target.read_bytes())
+    done = subprocess.run([sys.executable, "-m", "workbench.cli", "run", "--headless", b"-m", odd, "-p", "x",
+                           "-n", "2", "-t", "1", "--json", str(tmp_path / "o.json")], capture_output=True, timeout=60,
+                          cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": str(REPO), "LC_ALL": "C.UTF-8",
+                               "XDG_DATA_HOME": str(tmp_path / "data")})
+    assert done.returncode == 0, done.stderr
+    assert b"generated 2 tokens" in done.stderr
+    assert os.fsencode(json.loads((tmp_path / "o.json").read_text())["settings"]["model"]) == odd  # the path kept

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .engine.drafters import ngram_cache
 from .engine.errors import WorkbenchError
-from .engine.userfiles import CORPUS_MAX, check_writable, read_text
+from .engine.userfiles import CORPUS_MAX, check_writable, llama_path, read_text
 
 
 def tokenize_corpus(model_path: Path, text: str) -> list[int]:
@@ -24,7 +24,8 @@ def tokenize_corpus(model_path: Path, text: str) -> list[int]:
     check_gguf(model_path)
     _capture_llama_log()
     try:
-        llm = llama_cpp.Llama(model_path=str(model_path), vocab_only=True, verbose=False)
+        with llama_path(model_path) as path:
+            llm = llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
     except Exception:  # noqa: BLE001 (llama-cpp-python says only "Failed to load model")
         raise WorkbenchError(f"llama.cpp could not read the vocabulary of {model_path.name}: "
                              f"{last_llama_error() or 'unknown reason'}") from None

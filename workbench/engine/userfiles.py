@@ -21,6 +21,7 @@ import contextlib
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -35,6 +36,9 @@ CACHE_MAX = 2048 * MiB  # -lcs / -lcd: llama.cpp's n-gram caches of a large corp
 SMALL_MAX = 1 * MiB  # presets and themes: a few lines of TOML
 RESULTS_MAX = 256 * MiB  # `workbench results FILE.json`
 
+# A path that is not UTF-8 reaches text as lone surrogates; written as \udcff escapes they are valid JSON that
+# reads back as the same path (and plain text stays readable), where strict UTF-8 would fail the whole write.
+_JSON_SAFE = "backslashreplace"
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -141,7 +145,7 @@ def write_atomic(path: str | Path, data: bytes | str, what: str) -> Path:
     """Replace the file at `path` with `data` all at once (temporary file, flush, fsync, rename). On failure
     the previous file is intact, the temporary file is gone and one WorkbenchError says so."""
     real = target_of(path, what)
-    blob = data.encode("utf-8") if isinstance(data, str) else data
+    blob = data.encode("utf-8", _JSON_SAFE) if isinstance(data, str) else data
     existed = real.exists()
     tmp = None
     try:
@@ -195,7 +199,7 @@ def create_new(folder: Path, stem: str, suffix: str, what: str) -> tuple[Path, I
             continue
         except OSError as e:
             raise WorkbenchError(f"cannot create the {what} {path}: {e.strerror or e}") from None
-        return path, os.fdopen(fd, "w", encoding="utf-8")
+        return path, os.fdopen(fd, "w", encoding="utf-8", errors=_JSON_SAFE)
     raise WorkbenchError(f"cannot create the {what} in {folder}: 10000 files named {stem}* already")
 
 
@@ -213,7 +217,7 @@ def open_stream(path: str | Path, what: str) -> IO[str]:
         raise WorkbenchError(f"will not write the {what} over {path}: it is {_kind_of(info.st_mode)}")
     os.set_blocking(fd, True)
     os.ftruncate(fd, 0)
-    return os.fdopen(fd, "w", encoding="utf-8")
+    return os.fdopen(fd, "w", encoding="utf-8", errors=_JSON_SAFE)
 
 
 def prune(folder: Path, pattern: str, keep: int) -> list[Path]:
@@ -255,3 +259,20 @@ def _identity(path: Path) -> tuple[int, int, int, int] | None:
     except OSError:
         return None
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+@contextlib.contextmanager
+def llama_path(path: str | Path) -> Iterator[str]:
+    """`path` as llama-cpp-python can take it: it encodes paths as UTF-8, so a name that is not UTF-8 (bytes the
+    file system allows, which Python keeps as surrogates) goes through /proc/self/fd instead, open meanwhile."""
+    text = os.fsdecode(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            yield f"/proc/self/fd/{fd}"
+        finally:
+            os.close(fd)
+        return
+    yield text
