@@ -10,7 +10,8 @@ it has them. Light on purpose: nothing heavy is imported at module level.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+import os
+import sys
 from typing import TYPE_CHECKING
 
 from .engine.errors import WorkbenchError
@@ -19,6 +20,7 @@ from .engine.settings import SPECS, LiveSettings, Spec, default_drafter, parse_n
 if TYPE_CHECKING:
     from .engine.models import LoadOptions
     from .engine.session import Engine
+    from .presets import Preset
 
 
 class Parser(argparse.ArgumentParser):
@@ -107,13 +109,34 @@ def add_app_args(p: argparse.ArgumentParser) -> None:
                    help="colour system; over ssh COLORTERM is often lost: try 256 or truecolor")
 
 
-def settings_from_args(args: argparse.Namespace) -> LiveSettings:
-    """The settings the flags ask for (flags not given keep the table's defaults). One WorkbenchError names a
-    value out of range."""
+def settings_from_args(args: argparse.Namespace, preset: Preset | None = None,
+                       has_draft: bool | None = None) -> LiveSettings:
+    """The settings the flags ask for over a preset's (flags not given keep the preset's, then the table's
+    defaults). One WorkbenchError names a value out of range."""
     given = {name: getattr(args, name) for name, spec in SPECS.items()
              if spec.flag and name != "n_predict" and getattr(args, name, None) is not None}
-    given.setdefault("drafter", default_drafter(bool(getattr(args, "draft", None))))
-    return LiveSettings(**given)
+    base = dict(preset.settings) if preset is not None else {}
+    if "drafter" not in base and "drafter" not in given:
+        base["drafter"] = default_drafter(bool(getattr(args, "draft", None)) if has_draft is None else has_draft)
+    live = LiveSettings(**base)
+    if given:
+        live.update(**given)
+    return live
+
+
+def preset_from_args(args: argparse.Namespace) -> Preset | None:
+    """--preset loaded (a missing or damaged one is a one-line WorkbenchError), its models filling in -m and
+    -md where they were not given."""
+    if not getattr(args, "preset", None):
+        return None
+    from .presets import load
+
+    preset = load(args.preset)
+    if getattr(args, "model", None) is None and preset.target:
+        args.model = preset.target
+    if getattr(args, "draft", None) is None and preset.draft:
+        args.draft = preset.draft
+    return preset
 
 
 def n_predict_from_args(args: argparse.Namespace) -> int:
@@ -124,13 +147,31 @@ def load_options_from_args(args: argparse.Namespace, threads: int | None = None)
     """Context, batch and threads; `threads` is the default when -t is not given (else llama.cpp's own)."""
     from .engine.models import LoadOptions
 
-    threads = args.threads if args.threads is not None else threads
+    threads = checked_threads(args.threads) if args.threads is not None else threads
     flash = {"on": True, "off": False}.get(getattr(args, "flash_attn", "auto"))
     return LoadOptions(n_ctx=args.ctx_size, n_batch=args.batch_size, flash_attn=flash,
                        lookup_cache_static=getattr(args, "lookup_cache_static", None),
                        lookup_cache_dynamic=getattr(args, "lookup_cache_dynamic", None),
                        cross_vocab=bool(getattr(args, "cross_vocab", False)),
                        **({"n_threads": threads} if threads else {}))
+
+
+THREADS_PER_CORE_MAX = 4  # beyond this, more threads only wait at llama.cpp's barriers (and libgomp may fail)
+
+
+def checked_threads(n: int) -> int:
+    """-t as llama.cpp can use it: below 1 is refused (LoadOptions); above the cores a warning on stderr, since
+    the threads then take turns; above THREADS_PER_CORE_MAX x the cores capped there (-t 100000 would make
+    llama.cpp's thread pool fail or crash)."""
+    cores = os.cpu_count() or 1
+    cap = THREADS_PER_CORE_MAX * cores
+    if n > cap:
+        print(f"workbench: warning: -t {n} is capped at {cap} ({THREADS_PER_CORE_MAX} x {cores} cores)", file=sys.stderr)
+        return cap
+    if n > cores:
+        print(f"workbench: warning: -t {n} is more threads than the {cores} cores: they will take turns "
+              f"(slower than -t {cores})", file=sys.stderr)
+    return n
 
 
 def engine_from_args(args: argparse.Namespace, drafter: str = "none") -> Engine:
@@ -147,15 +188,28 @@ def engine_from_args(args: argparse.Namespace, drafter: str = "none") -> Engine:
 
 
 def read_prompt(args: argparse.Namespace) -> str:
+    """The prompt from -p or -f: a regular file of UTF-8 text within userfiles.PROMPT_MAX; -p text that is not
+    UTF-8 (the shell passes bytes; Python keeps the bad ones as surrogates) is one line, not a crash."""
+    from .engine.userfiles import PROMPT_MAX, read_text
+
     if args.prompt is not None and args.file is not None:
         raise WorkbenchError("give the prompt with -p or -f, not both")
     if args.file is not None:
-        try:
-            return Path(args.file).expanduser().read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise WorkbenchError(f"{args.file}: no such prompt file") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise WorkbenchError(f"{args.file}: cannot read the prompt ({e})") from None
+        return read_text(args.file, "prompt file", PROMPT_MAX)
     if args.prompt is None:
         raise WorkbenchError("give a prompt with -p TEXT or -f FILE")
-    return args.prompt
+    return utf8_argument(args.prompt, "-p")
+
+
+def utf8_argument(text: str, flag: str) -> str:
+    """`text` if it is valid UTF-8 as the user typed it; else one line saying where it is not."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = os.fsencode(text)
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise WorkbenchError(f"{flag} is not UTF-8 text (byte {e.start} of {len(raw)})") from None
+        return raw.decode("utf-8")
+    return text

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import statistics
 import time
@@ -400,17 +401,28 @@ def print_table(results: list[Result], title: str) -> None:
 
 
 def write_results(results: list[Result], json_path: str | None, csv_path: str | None, meta: dict) -> None:
+    """Both files written atomically (engine/userfiles.py); one that fails does not keep the other from
+    being written, and the first failure is the one line raised."""
+    from .engine.userfiles import write_atomic
+
     rows = [r.to_json() for r in results]
-    try:
-        if json_path:
-            Path(json_path).write_text(json.dumps({"kind": "workbench-bench", **meta, "results": rows}, indent=1))
-        if csv_path:
-            with open(csv_path, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=[k for k in rows[0] if k != "runs"], extrasaction="ignore")
-                writer.writeheader()
-                writer.writerows(rows)
-    except OSError as e:
-        raise WorkbenchError(f"cannot write the results: {e.strerror}") from None
+    failures = []
+    if json_path:
+        try:
+            write_atomic(json_path, json.dumps({"kind": "workbench-bench", **meta, "results": rows}, indent=1), "results file")
+        except WorkbenchError as e:
+            failures.append(e)
+    if csv_path:
+        out = io.StringIO(newline="")
+        writer = csv.DictWriter(out, fieldnames=[k for k in rows[0] if k != "runs"], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        try:
+            write_atomic(csv_path, out.getvalue(), "CSV file")
+        except WorkbenchError as e:
+            failures.append(e)
+    if failures:
+        raise failures[0]
 
 
 def bench(args: argparse.Namespace) -> int:

@@ -237,7 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .crash import arm
     from .engine.errors import WorkbenchError
+
+    arm()  # a fatal signal's tracebacks go to a crash log (crash.py)
 
     args.chat = not getattr(args, "raw", False)
     try:

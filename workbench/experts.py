@@ -163,10 +163,9 @@ def experts_command(args: argparse.Namespace) -> int:
     for n in counts:
         check_experts(info, n)
     if args.file:
-        try:
-            text = Path(args.file).expanduser().read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise WorkbenchError(f"{args.file}: cannot read the reference text ({e})") from None
+        from .engine.userfiles import PROMPT_MAX, read_text
+
+        text = read_text(args.file, "reference text", PROMPT_MAX)
     else:
         text = REFERENCE
     options = LoadOptions(n_ctx=args.ctx_size, n_batch=args.batch_size,
@@ -190,5 +189,7 @@ def experts_command(args: argparse.Namespace) -> int:
                       f"{r.tokens_per_second:.1f}", f"{r.tokens_per_second / base.tokens_per_second:.2f}x", f"{r.load_seconds:.2f}")
     Console(highlight=False).print(table)
     if args.json:
-        Path(args.json).write_text(json.dumps([asdict(r) for r in rows], indent=1))
+        from .engine.userfiles import write_atomic
+
+        write_atomic(args.json, json.dumps([asdict(r) for r in rows], indent=1), "JSON file")
     return 0

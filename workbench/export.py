@@ -214,19 +214,8 @@ def _caches(to: str, static: str | Path | None, dynamic: str | Path | None, add:
 def settings_for(args: argparse.Namespace, preset: Any, has_draft: bool) -> Settings:
     """The flags' settings over the preset's (flags not given keep the preset's, then the table's defaults)."""
     from .args import settings_from_args
-    from .engine.settings import LiveSettings, default_drafter
 
-    if preset is None:
-        return settings_from_args(args).snapshot()
-    given = {name: getattr(args, name) for name, spec in SPECS.items()
-             if spec.flag and name != "n_predict" and getattr(args, name, None) is not None}
-    base = dict(preset.settings)
-    if "drafter" not in base and "drafter" not in given:
-        base["drafter"] = default_drafter(has_draft)
-    live = LiveSettings(**base)
-    if given:
-        live.update(**given)
-    return live.snapshot()
+    return settings_from_args(args, preset, has_draft).snapshot()
 
 
 def export_command(args: argparse.Namespace) -> int:

@@ -12,13 +12,15 @@ import json
 import signal
 import sys
 from dataclasses import asdict
-from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from .args import engine_from_args, n_predict_from_args, read_prompt, settings_from_args
+from .args import engine_from_args, n_predict_from_args, preset_from_args, read_prompt, settings_from_args
 from .engine.errors import WorkbenchError
-from .engine.events import DoneEvent, Event, NoticeEvent, TokenEvent
+from .engine.events import DoneEvent, Event, NoticeEvent, StepEvent, TokenEvent
+from .engine.record import Recorder
 from .engine.transcript import Transcript
+from .engine.userfiles import Watch, check_writable, write_atomic
+from .journal import Journal
 from .signals import Interrupted, exit_code, ignore_signals, interrupt_on_signals
 
 if TYPE_CHECKING:
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 class TokenPrinter:
     def __init__(self, out: TextIO, colour: bool) -> None:
         self.out = out
+        self.tty = colour
         self.console = None
         if colour:
             from rich.console import Console
@@ -49,6 +52,12 @@ class TokenPrinter:
             self.console.print(event.piece, style=style(event.source, event.fate, self.colours), end="", markup=False)
         else:
             self.out.write(event.piece)
+
+    def step(self) -> None:
+        """After each verify step: into a file or a pipe the text so far goes out now (a process killed
+        the next moment has written it); a terminal is line-buffered by the console anyway."""
+        if not self.tty:
+            self.out.flush()
 
     def end(self) -> None:
         self.out.write("\n")
@@ -85,9 +94,16 @@ def _say(text: str, out: TextIO = sys.stderr) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .journal import recover
+
+    for line in recover():
+        _say(f"workbench: {line}")
+    preset = preset_from_args(args)
     prompt = read_prompt(args)
-    settings = settings_from_args(args)
+    settings = settings_from_args(args, preset)
     n_predict = n_predict_from_args(args)
+    if args.json:
+        check_writable(args.json, "JSON file")  # now, not after the whole generation
     engine = engine_from_args(args, settings.snapshot().drafter)
     for warning in engine.warnings:
         _say(f"workbench: warning: {warning}")
@@ -99,30 +115,37 @@ def _run(args: argparse.Namespace) -> int:
         raise
     transcript = Transcript()
     printer = TokenPrinter(sys.stdout, colour=sys.stdout.isatty())
-    recorder = None
-    code = 0
+    paths = model_paths(engine)
+    header = {"prompt": prompt, "models": paths, "settings": asdict(settings.snapshot())}
+    outputs: list[Recorder | Journal] = []
+    code, kept = 0, True  # kept: every output asked for was written
     try:
         session = engine.session(engine.target.chat_prompt(prompt) if args.chat else prompt, settings)
         if args.record:
-            from .engine.record import Recorder
-
-            recorder = Recorder(args.record, {"prompt": prompt, "models": model_paths(engine),
-                                              "settings": asdict(settings.snapshot())})
+            outputs.append(Recorder(args.record, header))
+        journal = _journal(header)
+        if journal is not None:
+            outputs.append(journal)
+        watch = Watch([p for p in paths.values() if p])
         try:
             for event in session.run(n_predict):
-                if recorder:
-                    recorder.add(event)
+                _add(outputs, event)
                 transcript.add(event)
                 printer.show(event)
                 if isinstance(event, NoticeEvent):
                     _say(f"workbench: {event.message}")
+                elif isinstance(event, StepEvent):
+                    printer.step()
+                    if change := watch.changed():
+                        _stop(transcript, outputs, DoneEvent("error", change))
+                        _say(f"workbench: {change}")
+                        code = 1
+                        break
         except KeyboardInterrupt as e:  # ctrl+c, or Interrupted by SIGHUP / SIGTERM
             ignore_signals()  # a second signal must not cut the saving short
             code = e.code if isinstance(e, Interrupted) else exit_code(signal.SIGINT)
-            done = DoneEvent("stopped", f"interrupted ({e})" if isinstance(e, Interrupted) else "interrupted")
-            transcript.add(done)
-            if recorder:
-                recorder.add(done)
+            _stop(transcript, outputs, DoneEvent("stopped", f"interrupted ({e})" if isinstance(e, Interrupted)
+                                                 else "interrupted"))
         try:
             printer.end()
         except OSError:
@@ -132,14 +155,43 @@ def _run(args: argparse.Namespace) -> int:
         _say(summary(transcript))
         if args.json:
             data = transcript.to_json()
-            paths = model_paths(engine)
             data["settings"] = {"model": paths["target"], "draft_model": paths["draft"], **asdict(settings.snapshot())}
             try:
-                Path(args.json).write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
-            except OSError as e:
-                raise WorkbenchError(f"cannot write {args.json}: {e.strerror}") from None
+                write_atomic(args.json, json.dumps(data, indent=1, ensure_ascii=False), "JSON file")
+            except WorkbenchError as e:
+                _say(f"workbench: error: {e}")
+                code, kept = code or 1, False
     finally:
-        if recorder:
-            recorder.close()
+        for out in outputs:
+            out.close()
         engine.close()
+    for out in outputs:
+        if isinstance(out, Journal):
+            if kept:
+                out.discard()  # the run ended here and what was asked for is written: stdout, --json
+            else:
+                _say(f"workbench: the run is kept in {out.path}")
+        elif out.problem:
+            code = code or 1
     return code
+
+
+def _journal(header: dict) -> Journal | None:
+    try:
+        return Journal(header)
+    except (WorkbenchError, OSError) as e:
+        _say(f"workbench: warning: no journal for this run ({e})")
+        return None
+
+
+def _add(outputs: list[Recorder | Journal], event: Event) -> None:
+    for out in outputs:
+        if out.problem is None:
+            out.add(event)
+            if out.problem is not None:  # a full disk: that output stops, the run goes on
+                _say(f"workbench: warning: {out.problem}")
+
+
+def _stop(transcript: Transcript, outputs: list[Recorder | Journal], done: DoneEvent) -> None:
+    transcript.add(done)
+    _add(outputs, done)

@@ -30,17 +30,36 @@ def run(app: WorkbenchApp) -> int:
 
     When the user quit while a model was loading, the load goes on inside llama.cpp and Python would wait
     for its thread at exit (seconds to minutes for a big model): everything is saved by then, so leave at once."""
+    from .crash import app_has_terminal, goodbye
+
+    app_has_terminal()
     app.run()
     code = app.return_code or 0
     if app.main.abandoned_work:
         sys.stdout.flush()
         sys.stderr.flush()
+        goodbye()
         os._exit(code)
     return code
 
 
+def start_notes() -> list[str]:
+    """What the app says at start about the user's files: runs recovered from journals of processes that died,
+    a fatal signal's log, preset and theme files skipped (each names its file)."""
+    from . import presets
+    from .app.themes import theme_problems
+    from .crash import fatal_reports
+    from .journal import recover
+
+    return [*fatal_reports(), *recover(), *presets.problems(), *theme_problems()]
+
+
 def open_app(args: argparse.Namespace) -> int:
     set_colors(args)
+    if args.preset:
+        from .presets import load
+
+        load(args.preset)  # a missing or damaged preset: one line now, not an app that opens without it
     settings = settings_from_args(args).snapshot()
     prompt = read_prompt(args) if args.prompt is not None or args.file is not None else ""
     n_predict = n_predict_from_args(args)
@@ -60,7 +79,7 @@ def open_app(args: argparse.Namespace) -> int:
     screen = LiveScreen(settings, prompt=prompt, n_predict=n_predict, chat=args.chat,
                         opening=Opening(target, args.draft or "", args.preset, autostart=bool(prompt)),
                         load_options=load_options_from_args(args, threads=app_threads()), record=args.record)
-    return run(WorkbenchApp(screen, theme=args.theme))
+    return run(WorkbenchApp(screen, theme=args.theme, notes=start_notes()))
 
 
 def open_demo(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .engine.drafters import ngram_cache
 from .engine.errors import WorkbenchError
+from .engine.userfiles import CORPUS_MAX, check_writable, llama_path, read_text
 
 
 def tokenize_corpus(model_path: Path, text: str) -> list[int]:
@@ -23,7 +24,8 @@ def tokenize_corpus(model_path: Path, text: str) -> list[int]:
     check_gguf(model_path)
     _capture_llama_log()
     try:
-        llm = llama_cpp.Llama(model_path=str(model_path), vocab_only=True, verbose=False)
+        with llama_path(model_path) as path:
+            llm = llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
     except Exception:  # noqa: BLE001 (llama-cpp-python says only "Failed to load model")
         raise WorkbenchError(f"llama.cpp could not read the vocabulary of {model_path.name}: "
                              f"{last_llama_error() or 'unknown reason'}") from None
@@ -37,12 +39,8 @@ def lookup_create(args: argparse.Namespace) -> int:
     from .defaults import default_model, resolve_model
 
     corpus = Path(args.file).expanduser()
-    try:
-        text = corpus.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        raise WorkbenchError(f"{corpus}: no such corpus file") from None
-    except OSError as e:
-        raise WorkbenchError(f"{corpus}: cannot read the corpus ({e.strerror or e})") from None
+    text = read_text(corpus, "corpus file", CORPUS_MAX, errors="replace")
+    check_writable(args.output, "n-gram cache")  # before tokenising: a bad output path is said at once
     model = Path(resolve_model(args.model) if args.model else default_model())
     start = time.perf_counter()
     tokens = tokenize_corpus(model, text)

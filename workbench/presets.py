@@ -6,6 +6,7 @@ the user's own are saved under the user config dir and win over a shipped one of
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .engine.errors import WorkbenchError
 from .engine.settings import LiveSettings, Settings, validate
+from .engine.userfiles import SMALL_MAX, read_text, write_atomic
 
 if TYPE_CHECKING:
     from .engine.session import Engine
@@ -34,39 +36,79 @@ def user_presets_dir() -> Path:
     return platformdirs.user_config_path("workbench") / "presets"
 
 
+def _read(path: Path) -> str:
+    return read_text(path, "preset", SMALL_MAX)
+
+
 def _shipped() -> dict[str, str]:
     return {p.name.removesuffix(".toml"): p.read_text(encoding="utf-8")
             for p in data_dir("presets").iterdir() if p.name.endswith(".toml")}
 
 
-def _user() -> dict[str, str]:
+def _user() -> tuple[dict[str, str], list[str]]:
+    """The user's presets that can be read and parsed, and one line for each that cannot (it is skipped: a
+    damaged file, a directory or a FIFO among the presets must never stop a start)."""
     folder = user_presets_dir()
     if not folder.is_dir():
-        return {}
-    return {p.stem: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.toml"))}
+        return {}, []
+    found, problems = {}, []
+    for p in sorted(folder.glob("*.toml")):
+        try:
+            text = _read(p)
+            parse(p.stem, text)
+        except WorkbenchError as e:
+            problems.append(f"preset skipped: {e}")
+            continue
+        found[p.stem] = text
+    return found, problems
+
+
+def problems() -> list[str]:
+    """One line per user preset file that is skipped, naming it and why (for a notice at start)."""
+    return _user()[1]
 
 
 def names() -> list[str]:
-    return sorted({**_shipped(), **_user()})
+    return sorted({**_shipped(), **_user()[0]})
+
+
+def _table(name: str, data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise WorkbenchError(f"preset {name!r}: [{key}] must be a table, not {type(value).__name__} {value!r}")
+    return value
 
 
 def parse(name: str, text: str) -> Preset:
+    """A preset from its TOML; a value of the wrong kind is one line naming the preset and the key."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise WorkbenchError(f"preset {name!r} is not valid TOML ({e})") from None
-    models = data.get("models", {})
-    settings = {key: validate(key, value) for key, value in data.get("settings", {}).items()}
+    models = _table(name, data, "models")
+    for key in ("target", "draft"):
+        if key in models and not isinstance(models[key], str):
+            raise WorkbenchError(f"preset {name!r}: models.{key} must be a model path or name (a string), "
+                                 f"not {models[key]!r}")
+    if "description" in data and not isinstance(data["description"], str):
+        raise WorkbenchError(f"preset {name!r}: description must be a string")
+    try:
+        settings = {key: validate(key, value) for key, value in _table(name, data, "settings").items()}
+    except WorkbenchError as e:
+        raise WorkbenchError(f"preset {name!r}: {e}") from None
     return Preset(name, str(data.get("description", "")), models.get("target"), models.get("draft"), settings)
 
 
 def load(name_or_path: str) -> Preset:
     """A preset by name (user's first, then shipped) or by the path of a .toml file."""
     path = Path(name_or_path).expanduser()
-    if path.suffix == ".toml" and path.is_file():
-        return parse(path.stem, path.read_text(encoding="utf-8"))
-    found = {**_shipped(), **_user()}
+    if path.suffix == ".toml" and os.path.lexists(path):
+        return parse(path.stem, _read(path))  # a FIFO or a directory is refused here, at once
+    found = {**_shipped(), **_user()[0]}
     if name_or_path not in found:
+        user = user_presets_dir() / f"{name_or_path}.toml"
+        if "/" not in name_or_path and os.path.lexists(user):
+            parse(name_or_path, _read(user))  # says why the user's file of that name was skipped
         raise WorkbenchError(f"no preset {name_or_path!r}; presets: {', '.join(sorted(found))}")
     return parse(name_or_path, found[name_or_path])
 
@@ -112,7 +154,8 @@ def save(name: str, settings: Settings, target: str | None, draft: str | None, d
         if key in ("drafter", "draft_max", "temperature", "ngram") or value != getattr(defaults, key):
             lines.append(f"{key} = {_toml_value(value)}")
     folder = user_presets_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.toml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WorkbenchError(f"cannot create the presets folder {folder}: {e.strerror or e}") from None
+    return write_atomic(folder / f"{name}.toml", "\n".join(lines) + "\n", "preset")

@@ -9,7 +9,9 @@ signal number (129 SIGHUP, 130 SIGINT, 143 SIGTERM).
 
 from __future__ import annotations
 
+import os
 import signal
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from types import FrameType
@@ -38,6 +40,8 @@ def _raise(signum: int, _frame: FrameType | None) -> None:
 def handling_signals(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
     """Within the block, SIGHUP, SIGTERM and SIGINT call `handler` (in the main thread)."""
     previous = {s: signal.signal(s, handler) for s in ENDING_SIGNALS}
+    previous[signal.SIGTSTP] = signal.getsignal(signal.SIGTSTP)
+    count_stops()
     try:
         yield
     finally:
@@ -48,6 +52,23 @@ def handling_signals(handler: Callable[[int, FrameType | None], None]) -> Iterat
 def interrupt_on_signals() -> AbstractContextManager[None]:
     """Within the block, SIGHUP, SIGTERM and SIGINT raise Interrupted in the main thread."""
     return handling_signals(_raise)
+
+
+def count_stops(stop: Callable[..., object] | int | None = None) -> None:
+    """From now on a SIGTSTP (ctrl+z) stops the process as before, by `stop` (a handler already installed, as
+    Textual's) or by SIGSTOP, and the time it sat stopped is left out of the engine's clock, so rates count
+    only the time the run ran. Main thread only (Python's signal handlers run there)."""
+    from .engine import clock
+
+    def stopped(signum: int, frame: FrameType | None) -> None:
+        start = time.perf_counter()
+        if callable(stop):
+            stop(signum, frame)
+        else:
+            os.kill(os.getpid(), signal.SIGSTOP)  # returns once a SIGCONT has woken the process
+        clock.add_stopped(time.perf_counter() - start)
+
+    signal.signal(signal.SIGTSTP, stopped)
 
 
 def ignore_signals() -> None:

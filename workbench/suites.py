@@ -12,10 +12,13 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .engine.errors import WorkbenchError
+from .engine.userfiles import SUITE_MAX, read_text
 
 _NOTES = """The meeting on Tuesday agreed three things. First, the release moves from May to June because the
 payment provider needs two more weeks of testing. Second, Priya will own the migration guide and share a draft
@@ -58,48 +61,60 @@ BUILTIN: dict[str, list[str]] = {
 }
 
 
-def spec_bench(path: str | Path, category: str, count: int = 4) -> list[str]:
-    try:
-        lines = Path(path).expanduser().read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise WorkbenchError(f"{path}: no such Spec-Bench file (give its path with --spec-bench)") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise WorkbenchError(f"{path}: cannot read ({e})") from None
+def _jsonl_rows(path: str | Path, text: str) -> list[tuple[int, dict[str, Any]]]:
+    """The objects of a JSON-lines file with their line numbers; a line that is not a JSON object (or nests
+    past what the parser takes) is one line naming its number."""
     rows = []
-    for number, line in enumerate(lines, start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise WorkbenchError(f"{path}: line {number} is not JSON") from None
-    chosen = [r["turns"][0] for r in rows if r.get("category") == category and r.get("turns")]
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
+            raise WorkbenchError(f"{path}: line {number} is not JSON") from None
+        if not isinstance(row, dict):
+            raise WorkbenchError(f"{path}: line {number} is not a JSON object")
+        rows.append((number, row))
+    return rows
+
+
+def _prompt_of(path: str | Path, number: int, row: dict[str, Any]) -> str:
+    """A row's prompt: "prompt" or "text" (a string), or the first of "turns" (a list of strings)."""
+    for key in ("prompt", "text"):
+        if key in row and row[key] is not None:
+            value = row[key]
+            if not isinstance(value, str) or not value:
+                raise WorkbenchError(f'{path}: line {number}: "{key}" must be a non-empty string')
+            return _checked_text(path, number, key, value)
+    if "turns" in row:
+        turns = row["turns"]
+        if not isinstance(turns, list) or not turns or not all(isinstance(t, str) for t in turns):
+            raise WorkbenchError(f'{path}: line {number}: "turns" must be a non-empty list of strings')
+        return _checked_text(path, number, "turns", turns[0])
+    raise WorkbenchError(f'{path}: line {number} has no "prompt", "text" or "turns"')
+
+
+def _checked_text(path: str | Path, number: int, key: str, value: str) -> str:
+    try:
+        value.encode("utf-8")  # JSON's \ud800 escapes make strings no tokenizer can take
+    except UnicodeEncodeError:
+        raise WorkbenchError(f'{path}: line {number}: "{key}" holds a lone surrogate (not text)') from None
+    return value
+
+
+def spec_bench(path: str | Path, category: str, count: int = 4) -> list[str]:
+    rows = _jsonl_rows(path, read_text(path, "Spec-Bench file", SUITE_MAX))
+    chosen = [_prompt_of(path, n, r) for n, r in rows if r.get("category") == category]
     if not chosen:
-        cats = sorted({str(r.get("category")) for r in rows})
+        cats = sorted({str(r.get("category")) for _, r in rows})
         raise WorkbenchError(f"no Spec-Bench questions in category {category!r}; categories: {', '.join(cats)}")
     return chosen[:count]
 
 
 def read_file(path: str | Path) -> list[str]:
-    p = Path(path).expanduser()
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise WorkbenchError(f"{path}: no such prompt file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise WorkbenchError(f"{path}: cannot read ({e})") from None
-    if p.suffix == ".jsonl":
-        prompts = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                raise WorkbenchError(f"{path}: line {number} is not JSON") from None
-            prompt = row.get("prompt") or row.get("text") or (row.get("turns") or [None])[0] if isinstance(row, dict) else None
-            if not isinstance(prompt, str):
-                raise WorkbenchError(f'{path}: line {number} has no "prompt", "text" or "turns"')
-            prompts.append(prompt)
+    text = read_text(path, "prompt file", SUITE_MAX)
+    if Path(path).suffix == ".jsonl":
+        prompts = [_prompt_of(path, n, row) for n, row in _jsonl_rows(path, text)]
     else:
         prompts = [block.strip() for block in text.split("\n\n") if block.strip()]
     if not prompts:
@@ -123,7 +138,7 @@ def load(name: str, spec_bench_path: str | Path | None = None) -> list[str]:
         except ValueError:
             raise WorkbenchError(f"{name}: the count after the category must be a whole number") from None
         return spec_bench(spec_bench_path or shipped_spec_bench(), category, n)
-    if Path(name).expanduser().exists():
+    if os.path.lexists(Path(name).expanduser()):
         return read_file(name)
     raise WorkbenchError(f"no suite {name!r}: use {', '.join(BUILTIN)}, spec-bench:<category>[:N] or a file")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import threading
 from pathlib import Path
 
@@ -14,12 +15,19 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from ..palette import DEFAULT_THEME
-from ..signals import ENDING_SIGNALS, exit_code
+from ..signals import ENDING_SIGNALS, count_stops, exit_code
 from .commands import WorkbenchCommands
 from .screens.base import RunScreen
 from .themes import load_themes, token_styles
 
 EXIT_GRACE = 5.0  # seconds the terminal gets to be restored after a signal before the process just exits
+
+
+def _leave(code: int) -> None:
+    from ..crash import goodbye
+
+    goodbye()  # ending on purpose: the crash guardian must not take this for a death
+    os._exit(code)
 
 
 class WorkbenchApp(App[None]):
@@ -29,10 +37,13 @@ class WorkbenchApp(App[None]):
     COMMANDS = App.COMMANDS | {WorkbenchCommands}
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
 
-    def __init__(self, main: RunScreen, *, theme: str | None = None, over: Screen | None = None) -> None:
-        """`main`: the live or replay screen; `over`: a screen shown on top of it at start (results)."""
+    def __init__(self, main: RunScreen, *, theme: str | None = None, over: Screen | None = None,
+                 notes: list[str] | None = None) -> None:
+        """`main`: the live or replay screen; `over`: a screen shown on top of it at start (results); `notes`:
+        what to tell the user at start (recovered runs, skipped files: launch.start_notes)."""
         super().__init__()
         self.main = main
+        self._notes = notes or []
         self._over = over
         self._quitting = False
         for t in load_themes():
@@ -50,8 +61,11 @@ class WorkbenchApp(App[None]):
         loop = asyncio.get_running_loop()
         for signum in ENDING_SIGNALS:
             loop.add_signal_handler(signum, self._on_signal, signum)
+        count_stops(signal.getsignal(signal.SIGTSTP))  # Textual's ctrl+z, timed: rates leave the stop out
         if self._over is not None:
             self.push_screen(self._over)
+        for note in self._notes:
+            self.notify(note, severity="warning", timeout=30)
 
     def _theme_variables(self) -> dict[str, str]:
         fallback = next(t for t in load_themes() if t.name == DEFAULT_THEME).variables
@@ -105,7 +119,7 @@ class WorkbenchApp(App[None]):
         if hung_up:
             # Everything is saved. Textual's goodbye to a terminal that is gone can block (its writer thread
             # waits on a dead pty), so the process leaves on its own if that takes more than a moment.
-            leave = threading.Timer(EXIT_GRACE, os._exit, args=(code,))
+            leave = threading.Timer(EXIT_GRACE, _leave, args=(code,))
             leave.daemon = True  # a normal exit does not wait for it
             leave.start()
         self.exit(return_code=code)

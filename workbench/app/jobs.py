@@ -21,8 +21,10 @@ def generate(session: Session, n_predict: int, keeper: Keeper, view: RunView) ->
     """A run: every event to the recording and to the view's queue (a deque append, nothing more)."""
     try:
         for event in session.run(n_predict):
-            keeper.record(event)
+            notes = keeper.record(event)
             view.push(event)
+            for note in notes:  # the recording or the journal stopped (a full disk): the run goes on
+                view.push(NoticeEvent(note))
     except WorkbenchError as e:
         view.feed([NoticeEvent(str(e)), DoneEvent("error", str(e))])
     return RunEnded()

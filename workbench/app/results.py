@@ -18,11 +18,11 @@ from .widgets.plots import CachedPlot
 
 
 def load_results(path: str | Path) -> dict[str, Any]:
+    from ..engine.userfiles import RESULTS_MAX, read_text
+
     try:
-        data = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise WorkbenchError(f"{path}: no such results file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        data = json.loads(read_text(path, "results file", RESULTS_MAX))
+    except (json.JSONDecodeError, RecursionError) as e:
         raise WorkbenchError(f"{path}: not a results file ({e})") from None
     if not isinstance(data, dict) or data.get("kind") != "workbench-bench" or not isinstance(data.get("results"), list):
         raise WorkbenchError(f"{path}: not a workbench bench or tune results file")

@@ -20,7 +20,9 @@ import numpy as np
 
 from .errors import WorkbenchError
 from .gguf_info import ModelInfo, inspect
+from .memory import check_context
 from .state import Rollback, rollback_for
+from .userfiles import llama_path
 
 # llama.cpp's common_speculative_are_compatible constants
 VOCAB_MAX_SIZE_DIFFERENCE = 128
@@ -113,24 +115,27 @@ class Model:
         self._lib = llama_cpp
         self.options = options or LoadOptions()
         self.info: ModelInfo = inspect(path)
+        n_ctx = self.options.n_ctx or min(4096, self.info.n_ctx_train or 4096)
+        check_context(self.info.path, n_ctx, self.options.n_batch, self.info.path.name)  # before llama.cpp asks
         _capture_llama_log()
         _llama_log.clear()
-        try:
-            self.llm = llama_cpp.Llama(
-                model_path=str(self.info.path),
-                n_ctx=self.options.n_ctx or min(4096, self.info.n_ctx_train or 4096),
-                n_batch=self.options.n_batch,
-                n_ubatch=self.options.n_batch,
-                n_threads=self.options.n_threads,
-                n_threads_batch=self.options.n_threads,
-                kv_overrides=self.options.kv_overrides,
-                **({"flash_attn": self.options.flash_attn} if self.options.flash_attn is not None else {}),
-                logits_all=False,
-                verbose=False,
-            )
-        except Exception:  # llama-cpp-python says only "Failed to load model from file"
-            why = last_llama_error() or "unknown reason"
-            raise WorkbenchError(f"llama.cpp could not load {self.info.path.name}: {why}") from None
+        with llama_path(self.info.path) as model_path:  # a name that is not UTF-8 too
+            try:
+                self.llm = llama_cpp.Llama(
+                    model_path=model_path,
+                    n_ctx=n_ctx,
+                    n_batch=self.options.n_batch,
+                    n_ubatch=self.options.n_batch,
+                    n_threads=self.options.n_threads,
+                    n_threads_batch=self.options.n_threads,
+                    kv_overrides=self.options.kv_overrides,
+                    **({"flash_attn": self.options.flash_attn} if self.options.flash_attn is not None else {}),
+                    logits_all=False,
+                    verbose=False,
+                )
+            except Exception:  # llama-cpp-python says only "Failed to load model from file"
+                why = last_llama_error() or "unknown reason"
+                raise WorkbenchError(f"llama.cpp could not load {self.info.path.name}: {why}") from None
         self.vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
         self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(self.vocab))
         self.n_ctx = int(llama_cpp.llama_n_ctx(self.llm.ctx))

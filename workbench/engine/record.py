@@ -19,8 +19,9 @@ import os
 import stat
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import MISSING, Field, asdict, dataclass, fields
+from dataclasses import MISSING, Field, dataclass, fields
 from enum import Enum
+from functools import cache
 from pathlib import Path
 from typing import IO, Any, BinaryIO, get_type_hints
 
@@ -38,6 +39,7 @@ from .events import (
     TokenEvent,
 )
 from .settings import SPECS, validate
+from .userfiles import open_stream
 
 FORMAT = "workbench-record"
 VERSION = 1
@@ -49,35 +51,65 @@ _NAMES = {cls: name for name, cls in _TYPES.items()}
 
 
 def event_to_json(event: Event) -> dict[str, Any]:
-    data = asdict(event)
-    for key in ("source", "fate"):
-        if key in data:
-            data[key] = data[key].value
-    return {"type": _NAMES[type(event)], **data}
+    # Shallow (events hold plain values, a SettingsEvent a flat dict): asdict's deep copy cost a journal
+    # ~15 us an event, this a few (benchmarks/journal_cost.py).
+    data: dict[str, Any] = {"type": _NAMES[type(event)]}
+    for name in _field_names(type(event)):
+        value = getattr(event, name)
+        data[name] = value.value if isinstance(value, Enum) else value
+    return data
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
 
 
 class Recorder:
-    """Appends events to a JSON-lines file as they happen (flushed per step, so a crash loses little)."""
+    """Appends events to a JSON-lines file as they happen, flushed per verify step (a crash loses at most the
+    step being made). A write that fails (a full disk) stops the recording, not the run: `problem` says so in
+    one line, and whatever was written before stays a valid recording up to its last whole line."""
 
-    def __init__(self, path: str | Path, header: dict[str, Any]) -> None:
-        try:
-            self._file: IO[str] = Path(path).expanduser().open("w", encoding="utf-8")
-        except OSError as e:
-            raise WorkbenchError(f"cannot record to {path}: {e.strerror}") from None
+    def __init__(self, path: str | Path, header: dict[str, Any], file: IO[str] | None = None) -> None:
+        self.path = Path(path)
+        self._file: IO[str] = file if file is not None else open_stream(path, "recording")
+        self.problem: str | None = None
         self._start = time.perf_counter()
         self._write({"type": "header", "format": FORMAT, "version": VERSION, **header})
+        self._flush()
+        if self.problem:
+            self.close()
+            raise WorkbenchError(self.problem)
 
     def _write(self, data: dict[str, Any]) -> None:
-        self._file.write(json.dumps(data, ensure_ascii=False) + "\n")
+        if self.problem is None:
+            try:
+                self._file.write(json.dumps(data, ensure_ascii=False) + "\n")
+            except OSError as e:
+                self._fail(e)
+
+    def _flush(self) -> None:
+        if self.problem is None:
+            try:
+                self._file.flush()
+            except OSError as e:
+                self._fail(e)
+
+    def _fail(self, e: OSError) -> None:
+        self.problem = f"the recording {self.path} stopped: {e.strerror or e} (what it holds so far is kept)"
 
     def add(self, event: Event) -> None:
         self._write({**event_to_json(event), "t": round(time.perf_counter() - self._start, 4)})
         if not isinstance(event, TokenEvent):
-            self._file.flush()
+            self._flush()
 
     def close(self) -> None:
         if not self._file.closed:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError as e:  # the last buffered lines could not go out
+                if self.problem is None:
+                    self._fail(e)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from . import clock
 from .adaptive import AdaptiveK, HeuristicK
 from .agreement import Agreement, compare, first_difference, plain_margin
 from .drafters import Drafter, DrafterSet, Proposal
@@ -257,7 +258,7 @@ class _Step:
     kept: int = 0
     n_acc: int = 0  # draft tokens accepted
     next: int = 0  # the target's own token after them
-    started: float = 0.0  # perf_counter at the start of drafting, its end, the end of verifying
+    started: float = 0.0  # clock.now() at the start of drafting, its end, the end of verifying
     drafted: float = 0.0
     verified: float = 0.0
 
@@ -310,7 +311,7 @@ class Session:
             keep += 1
         if target.recurrent and keep < target.n_past:
             keep = 0  # a recurrent state is kept or read again whole
-        start = time.perf_counter()
+        start = clock.now()
         target.truncate(keep)
         total, chunk = len(want) - keep, target.options.n_batch
         for first in range(keep, len(want), chunk):  # a batch at a time, so that a long prompt shows progress
@@ -321,7 +322,7 @@ class Session:
         drafter = self.engine.drafters.get(s) if not self.engine.available(s.drafter) else None
         if drafter is not None:
             drafter.prepare(self.context)  # a draft model reads the prompt too
-        yield PromptEvent(len(want) - keep, time.perf_counter() - start)
+        yield PromptEvent(len(want) - keep, clock.now() - start)
 
     def _apply_experts(self, s: Settings, prefill: bool = True) -> Iterator[Event]:
         """Reload the target or draft when the expert count asked for differs from the one in force."""
@@ -348,7 +349,7 @@ class Session:
         self.stop_event.clear()
         yield from self._apply_experts(self.settings.snapshot(), prefill=False)
         yield from self._prefill()
-        start = time.perf_counter()
+        start = clock.now()
         produced = 0
         refused: set[str] = set()  # drafters this request cannot run, said once
         while True:
@@ -413,7 +414,7 @@ class Session:
 
     def _draft(self, step: _Step) -> None:
         """Draft: the drafter's proposal, at most the planned K; one too short to pay here is dropped."""
-        t0 = time.perf_counter()
+        t0 = clock.now()
         drafter, gate = step.drafter, step.gate
         if drafter is not None and step.k > 0:
             proposal = drafter.propose(self.context, step.k, step.params, self._rng)
@@ -421,7 +422,7 @@ class Session:
             if gate is not None and proposal.tokens and not gate.worth(proposal.source.value, len(proposal)):
                 proposal = Proposal()  # too short to pay on this machine, however it fares (engine/gate.py)
             step.proposal = proposal
-        step.started, step.drafted = t0, time.perf_counter()
+        step.started, step.drafted = t0, clock.now()
 
     def _verify(self, step: _Step) -> None:
         """Verify: the last token and the draft in one target pass (one per token when sequential), judged
@@ -441,7 +442,7 @@ class Session:
             sampling = s.sampling
             step.n_acc, step.next = speculative_verify(draft, lambda i: probabilities(rows[i], sampling),
                                                        step.proposal.q, self._rng)
-        step.verified = time.perf_counter()
+        step.verified = clock.now()
 
     def _commit(self, step: _Step, start: float) -> Generator[Event, None, tuple[int, bool]]:
         """Commit: the accepted drafts and the target's own token join the context, the cache drops the rest,
@@ -477,7 +478,7 @@ class Session:
         yield from self._token_events(proposal, n_acc, step.next, len(new))
         yield StepEvent(self.step, proposal.source if draft else Source.TARGET, step.k_asked, len(draft), n_acc,
                         len(new), step.drafted - step.started, step.verified - step.drafted,
-                        time.perf_counter() - start, state_seconds, proposal.n_source)
+                        clock.now() - start, state_seconds, proposal.n_source)
         self.step += 1
         return len(new), eog is not None
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 from ..dialogs import HelpScreen
 from ..run_view import RunView, status_line
 from ..widgets.controls import ControlsPanel
+from ..widgets.footer import LeanFooter
 from ..widgets.livetext import LiveText
 from ..widgets.models import ModelsPanel
 from ..widgets.stream import TokenStream
@@ -49,7 +50,7 @@ class RunScreen(Screen[None]):
                     yield SystemPanel(id="system")
             yield RunView(self._prompt, id="center")
         yield LiveText(id="status")
-        yield Footer()
+        yield LeanFooter()
 
     def on_resize(self, event: events.Resize) -> None:
         """Below WIDE_FOOTER columns the footer is compact and leaves out the palette hint, so that every function

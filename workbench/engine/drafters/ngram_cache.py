@@ -20,6 +20,7 @@ The file format is llama.cpp's (common_ngram_cache_save/load), little-endian: pe
 
 from __future__ import annotations
 
+import os
 import struct
 from collections import defaultdict
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ import numpy as np
 
 from ..errors import WorkbenchError
 from ..events import Source
+from ..userfiles import CACHE_MAX, read_bytes, target_of, write_atomic
 from .base import Drafter, Proposal
 
 NGRAM_MIN, NGRAM_MAX, NGRAM_STATIC = 1, 4, 2
@@ -59,40 +61,31 @@ def update(cache: Cache, tokens: list[int], n_min: int, n_max: int, n_new: int) 
             part[tokens[i]] = part.get(tokens[i], 0) + 1
 
 
+COUNT_MAX = 2**31 - 1  # the file's counts are int32: a count saturates there instead of failing to save
+
+
 def merge(into: Cache, add: Cache) -> None:
     for ngram, part in add.items():
         target = into.setdefault(ngram, {})
         for token, count in part.items():
-            target[token] = target.get(token, 0) + count
+            target[token] = min(COUNT_MAX, target.get(token, 0) + count)
 
 
 def save(cache: Cache, path: str | Path) -> None:
-    """Write `cache` in llama.cpp's format (atomically: a crash leaves the old file)."""
-    path = Path(path)
+    """Write `cache` in llama.cpp's format, atomically (userfiles: a crash or a full disk leaves the old file;
+    a symlink is followed; a device or FIFO at the path is never replaced)."""
     chunks = []
     for ngram, part in cache.items():
         chunks.append(_HEAD.pack(*ngram, len(part)))
-        chunks.extend(_PAIR.pack(token, count) for token, count in part.items())
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_bytes(b"".join(chunks))
-        tmp.replace(path)
-    except OSError as e:
-        raise WorkbenchError(f"{path}: cannot write the n-gram cache ({e.strerror or e})") from None
+        chunks.extend(_PAIR.pack(token, min(count, COUNT_MAX)) for token, count in part.items())
+    write_atomic(path, b"".join(chunks), "n-gram cache")
 
 
 def load(path: str | Path, n_vocab: int | None = None) -> Cache:
     """Read a cache in llama.cpp's format; a missing, truncated or corrupt file is a WorkbenchError naming
-    the byte where it went wrong. Nothing is trusted beyond the file's own length."""
+    the byte where it went wrong. Nothing is trusted beyond the file's own length (itself bounded)."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise WorkbenchError(f"{path}: no such n-gram cache file") from None
-    except IsADirectoryError:
-        raise WorkbenchError(f"{path}: is a folder, not an n-gram cache file") from None
-    except OSError as e:
-        raise WorkbenchError(f"{path}: cannot read the n-gram cache ({e.strerror or e})") from None
+    data = read_bytes(path, "n-gram cache file", CACHE_MAX)
     cache: Cache = {}
     pos, size = 0, len(data)
     bad = f"{path}: not a llama.cpp n-gram cache"
@@ -110,9 +103,30 @@ def load(path: str | Path, n_vocab: int | None = None) -> Cache:
         for token, n in _PAIR.iter_unpack(data[pos:pos + count * _PAIR.size]):
             if n <= 0 or token < 0 or (n_vocab is not None and token >= n_vocab):
                 raise WorkbenchError(f"{bad} (a count at byte {pos} is {n} for token {token})")
-            part[token] = part.get(token, 0) + n
+            part[token] = min(COUNT_MAX, part.get(token, 0) + n)
         pos += count * _PAIR.size
     return cache
+
+
+def save_merged(add: Cache, path: Path, n_vocab: int | None = None) -> Cache:
+    """Add `add`'s counts to the cache file at `path` under an exclusive lock on its directory, so that
+    concurrent writers (several runs with one -lcd) each add theirs instead of the last one winning; the
+    merged cache, which now holds the others' counts too."""
+    import fcntl
+
+    folder = target_of(path, "n-gram cache").parent
+    try:
+        lock = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError as e:
+        raise WorkbenchError(f"{path}: cannot lock its directory ({e.strerror or e})") from None
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released with the descriptor
+        merged = load(path, n_vocab) if os.path.lexists(path) else {}
+        merge(merged, add)
+        save(merged, path)
+        return merged
+    finally:
+        os.close(lock)
 
 
 def _valid_ngram(ngram: tuple[int, ...], n_vocab: int | None) -> bool:
@@ -185,6 +199,7 @@ class NgramCacheDrafter(Drafter):
         self.static: Cache = {}
         self.dynamic: Cache = {}
         self.dynamic_path: Path | None = None
+        self._n_vocab: int | None = None
         self.begin([])
 
     def cap(self, params: CacheParams, k: int) -> int:
@@ -196,8 +211,8 @@ class NgramCacheDrafter(Drafter):
     def use_dynamic(self, path: str | Path, n_vocab: int | None = None) -> None:
         """Read the dynamic cache from `path` if it exists, and save it there after every request."""
         path = Path(path)
-        self.dynamic = load(path, n_vocab) if path.exists() else {}
-        self.dynamic_path = path
+        self.dynamic = load(path, n_vocab) if os.path.lexists(path) else {}
+        self.dynamic_path, self._n_vocab = path, n_vocab
 
     def begin(self, context: list[int]) -> None:
         self.context: Cache = defaultdict(dict)
@@ -220,8 +235,7 @@ class NgramCacheDrafter(Drafter):
         if self.dynamic_path is None:
             return
         self._count(context)
-        merge(self.dynamic, self.context)
-        save(self.dynamic, self.dynamic_path)
+        self.dynamic = save_merged(self.context, self.dynamic_path, self._n_vocab)
         self.context = defaultdict(dict)
         self._counted = len(context)  # counted once: a later finish() of the same request adds nothing
 
