@@ -302,9 +302,6 @@ def suite_prompts(args: argparse.Namespace) -> list[str]:
     """The prompts of -p, -f or --suite as written, before any chat template."""
     from . import suites
 
-    traffic = args.file if args.file is not None else args.suite
-    if args.prompt is None and suites.is_traffic(traffic):  # `serve --log`: replayed as it was served
-        return suites.replay(traffic, engine.target.chat_messages)
     if args.prompt is not None:
         return [args.prompt]
     if args.file is not None:
@@ -313,6 +310,11 @@ def suite_prompts(args: argparse.Namespace) -> list[str]:
 
 
 def prompts_from_args(args: argparse.Namespace, engine: Engine) -> list[str]:
+    from . import suites
+
+    traffic = args.file if args.file is not None else args.suite
+    if args.prompt is None and suites.is_traffic(traffic):  # `serve --log`: replayed as it was served
+        return suites.replay(traffic, engine.target.chat_messages)
     prompts = suite_prompts(args)
     return prompts if args.raw else [engine.target.chat_prompt(p) for p in prompts]
 
