@@ -29,6 +29,7 @@ class RunRecord:
     prompt: str
     settings: Settings
     models: dict[str, str]
+    baseline: float | None = None  # plain decoding's tokens/s on this pair, when measured: a replay's speedup
 
 
 class Keeper:
@@ -81,6 +82,8 @@ class Keeper:
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / time.strftime("session-%Y%m%d-%H%M%S.jsonl")
         header: dict[str, Any] = {"prompt": run.prompt, "models": run.models, "settings": asdict(run.settings)}
+        if run.baseline:
+            header["baseline"] = run.baseline
         try:
             self.recorder = Recorder(path, header)
         except (WorkbenchError, OSError) as e:

@@ -44,17 +44,22 @@ def status_line(settings: Settings, stats: Stats, state: str, baseline: float | 
     tok/s=<rate> speedup=<x>x plain=<measured rate> <state> K=<k> T=<temp> drafter=<name> acc=<pct>% ...
 
     speedup is this run's decode rate over plain decoding measured on this machine and pair (F5, or before
-    the first run); "speedup=?" until one is measured. len is the mean accepted length per verify step that
+    the first run); "speedup=?" until one is measured and while this run has generated nothing (as tok/s=?, and
+    acc=? len=? while nothing was drafted). len is the mean accepted length per verify step that
     drafted, counting the target's own token (accepted / drafting steps + 1); acc is accepted / drafted,
     as llama.cpp prints it. With a chain or the cascade each member's accepted/drafted tokens follow. state= is
     what keeping and restoring a recurrent target's state costs a drafting step; xvocab= the draft model's
     tokens per target token its drafts were translated into (cross-vocabulary drafting)."""
     s = settings
-    speedup = f"speedup={stats.tokens_per_second / baseline:.2f}x plain={baseline:.1f}" if baseline else "speedup=?"
-    parts = [f"tok/s={stats.tokens_per_second:.1f}", speedup, state,
+    rate = stats.tokens_per_second if stats.n_emitted else None  # None: nothing generated, nothing known
+    speedup = "speedup=" + (f"{rate / baseline:.2f}x" if rate and baseline else "?")
+    if baseline:
+        speedup += f" plain={baseline:.1f}"
+    drafted = stats.n_drafted > 0
+    parts = [f"tok/s={rate:.1f}" if rate else "tok/s=?", speedup, state,
              f"K={s.k_text()}", f"T={s.temperature:.2f}", f"drafter={s.drafter}",
-             f"acc={100 * stats.acceptance:.1f}%", f"drafted={stats.n_drafted}", f"accepted={stats.n_accepted}",
-             f"len={stats.mean_accepted_length:.2f}"]
+             f"acc={100 * stats.acceptance:.1f}%" if drafted else "acc=?", f"drafted={stats.n_drafted}",
+             f"accepted={stats.n_accepted}", f"len={stats.mean_accepted_length:.2f}" if drafted else "len=?"]
     if s.drafter in ("lookup", "cascade"):
         parts.append(f"ngram={s.ngram}")
     if s.drafter == "chain":
@@ -161,13 +166,15 @@ class RunView(Vertical):
             if tokens:
                 stream.add_tokens(tokens)
                 tokens = []
-            if isinstance(event, StepEvent):
-                window = self.transcript.stats.rolling()
+            if isinstance(event, StepEvent) and event.emitted:  # a step that emitted nothing counts for nothing
+                stats = self.transcript.stats
+                window = stats.rolling()
                 if event.drafted:
                     data.acceptance.append((event.step, 100 * window.acceptance))
                     data.lengths[event.accepted] += 1
-                data.rate.append((round(event.time, 3), window.tokens_per_second))
-                data.positions = self.transcript.stats.position_acceptance
+                # on the run's clock, which F4's continuations carry on (engine/stats.py)
+                data.rate.append((round(stats.elapsed, 3), window.tokens_per_second))
+                data.positions = stats.position_acceptance
                 data.version += 1
             elif isinstance(event, SettingsEvent):
                 stream.add_marker(describe(event.changes))

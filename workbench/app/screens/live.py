@@ -279,7 +279,8 @@ class LiveScreen(RunScreen):
             self.notify(str(e), severity="error")
             return
         self.view.reset()
-        self.keeper.begin(RunRecord(self.transcript, prompt, self.settings.snapshot(), self.models))
+        self.keeper.begin(RunRecord(self.transcript, prompt, self.settings.snapshot(), self.models,
+                                    self.plot_data.baseline))
         self._start(self.n_predict)
 
     def action_continue(self) -> None:
@@ -421,7 +422,8 @@ class LiveScreen(RunScreen):
             self.keeper.stop_recording()
             self.notify("recording stopped")
         else:
-            self.keeper.start_recording(RunRecord(self.transcript, self.prompt_text, self.settings.snapshot(), self.models))
+            self.keeper.start_recording(RunRecord(self.transcript, self.prompt_text, self.settings.snapshot(), self.models,
+                                                  self.plot_data.baseline))
 
     def action_save(self) -> None:
         if path := self.keeper.save():
