@@ -153,3 +153,12 @@ async def test_a_replay_shows_the_recorded_baselines_speedup(tmp_path):
             await until(pilot, lambda s=screen: s.clock.finished and not s.view.pending)
             await pilot.pause(0.2)
             assert want in screen.status_line()
+
+
+def test_an_agreement_claims_only_what_the_baseline_covered():
+    from workbench.engine.agreement import compare
+
+    assert compare([1, 2, 3], [1, 2, 3, 4, 5]).describe() == (
+        "first 3 tokens identical to plain decoding (of 5: plain decoding was measured that far)")
+    assert compare([1, 2, 3], [1, 2, 3]).describe() == "identical to plain decoding (all 3 tokens)"
+    assert compare([1, 2, 3], [1, 9, 3, 4]).describe().startswith("differs from plain decoding from token 1 on")

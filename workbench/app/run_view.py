@@ -28,6 +28,7 @@ from ..engine.events import (
     StepEvent,
     TokenEvent,
 )
+from ..engine.gate import PAUSED
 from ..engine.settings import Settings, describe
 from ..engine.stats import Stats
 from ..engine.transcript import Transcript
@@ -35,6 +36,7 @@ from .widgets.plots import PlotData, Plots
 from .widgets.stream import TokenStream, legend
 
 DRAIN_HZ = 10
+PAUSED_STEPS = 8  # steps in a row without a draft, while a drafter is chosen, that the status calls a pause
 PLOT_HZ = 2
 
 
@@ -45,7 +47,8 @@ def status_line(settings: Settings, stats: Stats, state: str, baseline: float | 
 
     speedup is this run's decode rate over plain decoding measured on this machine and pair (F5, or before
     the first run); "speedup=?" until one is measured and while this run has generated nothing (as tok/s=?, and
-    acc=? len=? while nothing was drafted). len is the mean accepted length per verify step that
+    acc=? len=? while nothing was drafted). "draft-paused" follows the state while the last PAUSED_STEPS steps
+    drafted nothing though a drafter is chosen (the notice in the stream says why). len is the mean accepted length per verify step that
     drafted, counting the target's own token (accepted / drafting steps + 1); acc is accepted / drafted,
     as llama.cpp prints it. With a chain or the cascade each member's accepted/drafted tokens follow. state= is
     what keeping and restoring a recurrent target's state costs a drafting step; xvocab= the draft model's
@@ -56,6 +59,8 @@ def status_line(settings: Settings, stats: Stats, state: str, baseline: float | 
     if baseline:
         speedup += f" plain={baseline:.1f}"
     drafted = stats.n_drafted > 0
+    if s.drafter != "none" and stats.plain_run >= PAUSED_STEPS:  # the gate or adaptive K stopped drafting
+        state += " draft-paused"
     parts = [f"tok/s={rate:.1f}" if rate else "tok/s=?", speedup, state,
              f"K={s.k_text()}", f"T={s.temperature:.2f}", f"drafter={s.drafter}",
              f"acc={100 * stats.acceptance:.1f}%" if drafted else "acc=?", f"drafted={stats.n_drafted}",
@@ -186,6 +191,8 @@ class RunView(Vertical):
             elif isinstance(event, PromptEvent):
                 self.prompt_progress = None
             elif isinstance(event, NoticeEvent):
+                if event.message.startswith(PAUSED):  # why the colours stop: said where the eye is
+                    stream.add_marker(event.message)
                 self.post_message(self.Notice(event.message))
             elif isinstance(event, DoneEvent):
                 if event.reason in ("stopped", "context_full", "eos", "error"):

@@ -425,6 +425,8 @@ class Session:
             yield from self._token_events(proposal, n_acc, nxt, len(new))
             yield StepEvent(self.step, proposal.source if draft else Source.TARGET, k_asked, len(draft), n_acc, len(new),
                             t1 - t0, t2 - t1, time.perf_counter() - start, state_seconds, proposal.n_source)
+            for notice in self.gate.take_notices():  # why a drafter paused (engine/gate.py)
+                yield NoticeEvent(notice)
             self.step += 1
             if eog is not None:
                 # the end-of-generation token is not part of the output; drop it from the cache too

@@ -68,6 +68,7 @@ class Stats:
         self.verify_seconds = 0.0
         self.elapsed = 0.0  # the run's decoding seconds, up to its last emitted token (over all its segments)
         self._segments = 0.0  # the decoding seconds of the segments before this one
+        self.plain_run = 0  # steps in a row, the last ones, that drafted nothing (a paused drafter's)
         self.state_seconds = 0.0  # keeping a recurrent target's state aside and restoring it (engine/state.py)
         self.n_state_steps = 0  # steps that paid for it (the drafting ones)
         self.source_tokens = 0  # cross-vocabulary drafting: the draft model's own tokens behind the drafts
@@ -95,6 +96,7 @@ class Stats:
         self.verify_seconds += e.verify_seconds
         self.elapsed = self._segments + e.time
         self._recent.append((self.elapsed, e))
+        self.plain_run = 0 if e.drafted else self.plain_run + 1
         if e.state_seconds:
             self.state_seconds += e.state_seconds
             self.n_state_steps += 1

@@ -24,7 +24,7 @@ from ... import presets
 from ...defaults import app_threads
 from ...engine.errors import WorkbenchError
 from ...engine.models import LoadOptions
-from ...engine.settings import SPECS, LiveSettings, Settings, change, validate
+from ...engine.settings import SPECS, LiveSettings, Settings, change, default_drafter, validate
 from .. import jobs
 from ..dialogs import ExpertsScreen, ExportScreen
 from ..keeper import Keeper, RunRecord
@@ -93,6 +93,7 @@ class LiveScreen(RunScreen):
         self.measuring = False  # plain decoding is being measured
         self._loading = ("", "")  # the pair being loaded
         self._run_after_baseline: str | None = None  # the prompt of a run waiting for its baseline
+        self._from_panel = False  # the pair loading was asked for in the Models tab
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -158,8 +159,11 @@ class LiveScreen(RunScreen):
         self.apply_setting(message.name, message.value)
 
     # --- models and presets -----------------------------------------------------------------------
-    def load_models(self, target: str, draft: str = "", autostart: bool = False, cross_vocab: bool | None = None) -> None:
-        """Load a pair in the background; `cross_vocab` (None: as before) lets a draft of another vocabulary in."""
+    def load_models(self, target: str, draft: str = "", autostart: bool = False, cross_vocab: bool | None = None,
+                    from_panel: bool = False) -> None:
+        """Load a pair in the background; `cross_vocab` (None: as before) lets a draft of another vocabulary in;
+        `from_panel`: the Models tab's Load (a draft model given there selects the draft drafter)."""
+        self._from_panel = False
         if not target:
             self.notify("give a target model path (or 'embedded')", severity="error")
             return
@@ -173,6 +177,7 @@ class LiveScreen(RunScreen):
         if cross_vocab is not None:
             self.load_options = replace(self.load_options, cross_vocab=cross_vocab)
         self.loading_pair = True
+        self._from_panel = from_panel
         self.query_one(ModelsPanel).load(target, draft, self.load_options, autostart)
 
     @on(EngineLoaded)
@@ -187,6 +192,12 @@ class LiveScreen(RunScreen):
             old.close()
         self.model_paths = (message.target, message.draft)
         self.plot_data.baseline, self.plain_output = None, None  # another pair: its plain rate is measured anew
+        s = self.settings.snapshot()
+        if self._from_panel and self.engine.draft is not None and s.drafter not in ("draft", "cascade") and \
+                not (s.drafter == "chain" and "draft" in s.chain.split(",")):
+            # a draft model given in the Models tab is there to draft with, as -md on the command line selects draft
+            self.settings.update(drafter=default_drafter(True))
+            self.notify("a draft model is loaded: the drafter is now draft", timeout=5)
         for note in self.engine.fit_settings(self.settings):
             self.notify(note, timeout=5)
         self._show_models()
@@ -213,7 +224,7 @@ class LiveScreen(RunScreen):
     @on(ModelsPanel.ApplyPreset)
     def _on_models_panel(self, message: ModelsPanel.Load | ModelsPanel.ApplyPreset) -> None:
         if isinstance(message, ModelsPanel.Load):
-            self.load_models(message.target, message.draft, cross_vocab=message.cross_vocab)
+            self.load_models(message.target, message.draft, cross_vocab=message.cross_vocab, from_panel=True)
         else:
             self.apply_preset(message.name)
 
