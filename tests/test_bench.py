@@ -163,7 +163,7 @@ def test_tune_tables_every_drafter_and_saves_a_preset_that_exports_speculation(t
     assert re.search(r"machine: other processes used \d+% of the \d+ CPUs", out)
     # the best configuration llama.cpp runs is exported with speculative flags, and the next commands are said
     llama = "t" if "workbench export --preset t " in out else "t-llama"
-    assert f"workbench --preset t " in out and f"workbench export --preset {llama} " in out
+    assert "workbench --preset t " in out and f"workbench export --preset {llama} " in out
     exported = subprocess.run([sys.executable, "-m", "workbench.cli", "export", "--preset", llama],
                               capture_output=True, text=True, timeout=120, env=env)
     assert exported.returncode == 0, exported.stderr
