@@ -128,6 +128,7 @@ def test_bench_command_output_in_a_pipe(tiny_target, tiny_draft, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "\x1b[" not in r.stdout and "\x1b[" not in r.stderr  # no escape codes when not a terminal
     assert "vs plain" in r.stdout and "tokens/s against K" in r.stdout
+    assert "what a verify batch costs this target" in r.stdout and "  pays from " in r.stdout
     data = json.loads(out.read_text())
     assert data["kind"] == "workbench-bench" and len(data["results"]) == 5
     assert table.read_text().splitlines()[0].startswith("drafter,k,")

@@ -78,6 +78,7 @@ class Result:
     k_settled: int = 0  # with adaptive K: the draft length it asked for most often (0: mostly not drafting)
     policies: dict = field(default_factory=dict, repr=False)  # this configuration's adaptive-K policies
     stage: str = ""  # in a tune: "screen 1", "screen 2", ... or "final"
+    verify: dict[int, list[float]] = field(default_factory=dict, repr=False)  # verify seconds by batch width
 
     @property
     def rate(self) -> float:
@@ -138,6 +139,8 @@ def measure_once(engine: Engine, prompts: list[str], config: Config, n_predict: 
         texts.append(t.text)
         outputs.append(t.emitted_ids)
         asked.update(step.k for step in t.steps)
+        for width, times in s.verify_by_width.items():
+            result.verify.setdefault(width, []).extend(times)
     result.seconds += time.perf_counter() - start
     result.rates.append(tokens / decode if decode else 0.0)
     result.acceptance = accepted / drafted if drafted else 0.0
@@ -382,6 +385,10 @@ def _progress():  # noqa: ANN202 (rich's Progress, imported inside)
                     disable=not console.is_terminal)
 
 
+CHART_MARKERS = ("o", "x", "+", "*", "#", "@", "%", "&", "$", "=")
+CHART_COLOURS = ("blue", "red", "green", "magenta", "cyan", "orange", "yellow", "violet", "indigo", "white")
+
+
 def chart(results: list[Result], title: str) -> str:
     """tokens/s against K, one line per drafter (fixed K only), with plain decoding as a level line."""
     import plotext as plt
@@ -391,15 +398,20 @@ def chart(results: list[Result], title: str) -> str:
     plt.theme("clear")
     plt.title(title)
     plain = [r.rate for r in results if r.config.drafter == "none"]
-    for drafter in DRAFTERS[1:]:
+    ks: list[int] = []
+    drafters = list(dict.fromkeys(r.config.drafter for r in results if r.config.drafter != "none"))
+    for i, drafter in enumerate(drafters):
         points = sorted((r.config.k, r.rate) for r in results if r.config.drafter == drafter and isinstance(r.config.k, int))
         if points:
             best = {}
             for k, rate in points:  # the best n-gram size at each K
                 best[k] = max(rate, best.get(k, 0.0))
-            plt.plot(list(best), list(best.values()), label=drafter, marker="dot")
-    if plain:
-        plt.hline(plain[0])
+            ks += best
+            # a marker and a colour of its own per drafter: the markers tell them apart in a pipe, without colour
+            plt.plot(list(best), list(best.values()), label=drafter, marker=CHART_MARKERS[i % len(CHART_MARKERS)],
+                     color=CHART_COLOURS[i % len(CHART_COLOURS)])
+    if plain and ks:  # a labelled level line, not an unnamed one
+        plt.plot([min(ks), max(ks)], [plain[0]] * 2, label=f"plain {plain[0]:.1f}", marker="-", color="gray")
     plt.xlabel("K")
     plt.ylabel("tok/s")
     return plt.build()
@@ -432,6 +444,39 @@ def ordered(results: list[Result]) -> list[Result]:
         return (c.temperature, c.experts, c.drafter != "none", -best[(c.temperature, c.experts, c.drafter)],
                 c.drafter, -r.speedup)
     return sorted(results, key=sort_key)
+
+
+COST_WIDTHS = (2, 3, 4, 5, 6, 9, 13, 17, 25, 33, 49, 65)  # the batch widths the cost table shows when many were run
+
+
+def cost_lines(results: list[Result]) -> list[str]:
+    """What a verify batch of each width cost on this target, in plain steps (medians over every configuration's
+    steps), and from which acceptance each K pays with drafting free (engine/payoff.py): the one fact of the machine
+    that decides which configurations can pay. The app's payoff page (F9) shows the same from a run."""
+    from .engine import payoff
+
+    merged: dict[int, list[float]] = {}
+    for r in results:
+        for width, times in r.verify.items():
+            merged.setdefault(width, []).extend(times)
+    c = payoff.costs(merged)
+    widths = [w for w in sorted(c.verify) if w > 1] if c else []
+    if c is None or not widths:
+        return ["verify cost: ? (no plain step and drafted step both measured)"]
+    if len(widths) > 10:
+        widths = [w for w in widths if w in COST_WIDTHS][:10]
+    free = payoff.Costs(c.verify)  # drafting free: the target's share alone
+
+    def pays(w: int) -> str:
+        b = payoff.break_even(free, w - 1)
+        return "never" if b is None else f"{100 * b:.0f}%"
+
+    return ["what a verify batch costs this target, in plain decoding steps (medians), and the acceptance from which "
+            "K pays with drafting free:",
+            "  batch width " + "".join(f"{w:>7}" for w in widths),
+            "  cost, steps " + "".join(f"{c.verify[w]:>7.2f}" for w in widths),
+            "  K           " + "".join(f"{w - 1:>7}" for w in widths),
+            "  pays from   " + "".join(f"{pays(w):>7}" for w in widths)]
 
 
 def print_table(results: list[Result], title: str) -> None:
@@ -511,6 +556,7 @@ def bench(args: argparse.Namespace) -> int:
 
         if warning := spread_warning(results):
             Console(highlight=False).print(warning, style="bold yellow", markup=False)
+        print("\n".join(cost_lines(results)))
 
         # through rich, so that a pipe or file gets the chart without colour codes
         Console(highlight=False).print(Text.from_ansi(
@@ -591,6 +637,7 @@ def tune_command(args: argparse.Namespace) -> int:
         winner, history, llama = found.winner, found.history, found.deployable
         print_table(found.families, f"tune: the final round on {len(prompts)} prompts x {args.n_predict} tokens, and "
                                     "each drafter that did not reach it at its last round")
+        print("\n".join(cost_lines(history)))
         seconds = time.perf_counter() - start
         load = monitor.result()
         print(load.line())

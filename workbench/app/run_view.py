@@ -32,10 +32,12 @@ from ..engine.gate import PAUSED
 from ..engine.settings import Settings, describe
 from ..engine.stats import Stats
 from ..engine.transcript import Transcript
+from .widgets.payoff import PayoffPlots
 from .widgets.plots import PlotData, Plots
 from .widgets.stream import TokenStream, legend
 
 DRAIN_HZ = 10
+PAGES = ("plots", "plots-2", "payoff", "payoff-2", "none")  # F9's pages (the -2 ones only on narrow screens)
 PAUSED_STEPS = 8  # steps in a row without a draft, while a drafter is chosen, that the status calls a pause
 PLOT_HZ = 2
 
@@ -108,18 +110,21 @@ class RunView(Vertical):
         self.prompt_progress: tuple[int, int] | None = None  # (done, total) while a long prompt is processed
         self._plotted = -1
         self._plot_ticks = 0
-        self._plot_page = 0
+        self._page = "plots"  # the F9 page on show
 
     def compose(self) -> ComposeResult:
         yield Static(id="legend")
         yield TokenStream(id="stream")
         yield TextArea(self._prompt, id="prompt", soft_wrap=True, show_line_numbers=False)
         yield Plots(id="plots")
+        yield PayoffPlots(id="payoff")
 
     def on_mount(self) -> None:
         # Held, not queried, by the timers: a tick may land while the screen is being torn down.
         self.stream = self.query_one(TokenStream)
-        self.plots = self.query_one(Plots)
+        self.plots = self.query_one("#plots", Plots)
+        self.payoff = self.query_one(PayoffPlots)
+        self.payoff.display = False
         self.prompt = self.query_one("#prompt", TextArea)
         self.prompt.border_title = "prompt (F2 run)"
         # A blinking cursor repaints twice a second for nothing; on a small machine that is CPU llama.cpp wants.
@@ -180,6 +185,7 @@ class RunView(Vertical):
                 # on the run's clock, which F4's continuations carry on (engine/stats.py)
                 data.rate.append((round(stats.elapsed, 3), window.tokens_per_second))
                 data.positions = stats.position_acceptance
+                data.stats = stats
                 data.version += 1
             elif isinstance(event, SettingsEvent):
                 stream.add_marker(describe(event.changes))
@@ -212,13 +218,24 @@ class RunView(Vertical):
 
     def replot(self) -> None:
         """Redraw the plots if their data changed since the last redraw and they are on screen."""
-        if self.plot_data.version != self._plotted and self.plots.display:
-            self._plotted = self.plot_data.version
-            self.plots.replot(self.plot_data)
+        if self.plot_data.version == self._plotted:
+            return
+        for plots in (self.plots, self.payoff):
+            if plots.display:
+                self._plotted = self.plot_data.version
+                plots.replot(self.plot_data)
+
+    @property
+    def plot_page(self) -> str:
+        return self._page
 
     def cycle_plots(self) -> None:
-        """F9: the next page of plots (narrow screens show two at a time), then none."""
-        self._plot_page = (self._plot_page + 1) % 3
-        self.plots.display = self._plot_page != 2
-        self.plots.set_class(self._plot_page == 1, "-page2")
+        """F9: the next page of plots, then the payoff page (why it pays: widgets/payoff.py), then none. A narrow
+        screen shows two plots at a time, so each takes two pages there."""
+        pages = PAGES if self.screen.has_class("-narrow") else tuple(p for p in PAGES if not p.endswith("-2"))
+        self._page = pages[(pages.index(self._page) + 1) % len(pages)] if self._page in pages else pages[0]
+        self.plots.display = self._page.startswith("plots")
+        self.payoff.display = self._page.startswith("payoff")
+        self.plots.set_class(self._page == "plots-2", "-page2")
+        self.payoff.set_class(self._page == "payoff-2", "-page2")
         self._plotted = -1

@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .events import DoneEvent, Event, PromptEvent, Source, StepEvent
+from .payoff import Costs, costs
+
+COST_SAMPLES = 64  # verify times kept per batch width
 
 
 @dataclass(slots=True)
@@ -35,6 +38,10 @@ class DrafterStats:
     @property
     def acceptance(self) -> float:
         return self.accepted / self.drafted if self.drafted else 0.0
+
+    def costs(self) -> Costs | None:
+        """What steps cost in this run, in plain steps (None until a plain step was measured)."""
+        return costs({w: list(t) for w, t in self.verify_by_width.items()}, self.draft_seconds, self.n_drafted)
 
     @property
     def position_acceptance(self) -> list[float]:
@@ -78,6 +85,8 @@ class Stats:
         self.by_source: dict[Source, list[int]] = defaultdict(lambda: [0, 0])  # source -> [drafted, accepted]
         self.drafters: dict[Source, DrafterStats] = {}  # per drafter, in the order they first drafted
         self._recent: deque[tuple[float, StepEvent]] = deque(maxlen=window)  # (the run's clock, the step)
+        # verify seconds of the latest steps per batch width (drafted + 1): what a batch costs here (engine/payoff.py)
+        self.verify_by_width: dict[int, deque[float]] = {}
 
     def update(self, event: Event) -> None:
         if isinstance(event, StepEvent):
@@ -97,6 +106,7 @@ class Stats:
         self.elapsed = self._segments + e.time
         self._recent.append((self.elapsed, e))
         self.plain_run = 0 if e.drafted else self.plain_run + 1
+        self.verify_by_width.setdefault(e.drafted + 1, deque(maxlen=COST_SAMPLES)).append(e.verify_seconds)
         if e.state_seconds:
             self.state_seconds += e.state_seconds
             self.n_state_steps += 1
@@ -164,6 +174,10 @@ class Stats:
             lines.append(f"cross-vocabulary: {self.source_tokens} draft-model tokens translated into "
                          f"{self.n_translated} drafted target tokens ({self.source_per_token:.2f} each)")
         return lines
+
+    def costs(self) -> Costs | None:
+        """What steps cost in this run, in plain steps (None until a plain step was measured)."""
+        return costs({w: list(t) for w, t in self.verify_by_width.items()}, self.draft_seconds, self.n_drafted)
 
     @property
     def position_acceptance(self) -> list[float]:

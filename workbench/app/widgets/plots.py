@@ -14,6 +14,8 @@ from textual.app import ComposeResult
 from textual.containers import Grid
 from textual_plotext import PlotextPlot
 
+from ...engine.stats import Stats
+
 HISTORY = 400  # points kept per series
 
 
@@ -29,6 +31,7 @@ class PlotData:
         self.marks: list[int] = []  # steps where settings changed
         self.time_marks: list[float] = []  # the same, in seconds since the run started
         self.version = 0  # bumped on every change: the plots redraw only when it moved
+        self.stats: Stats | None = None  # the run's, for the payoff page (widgets/payoff.py)
 
     def clear(self) -> None:
         self.__init__()  # type: ignore[misc]
