@@ -9,7 +9,7 @@ from workbench.app.app import WorkbenchApp
 from workbench.app.screens.live import LiveScreen
 from workbench.app.widgets.models import ModelsPanel
 from workbench.app.widgets.stream import TokenStream
-from workbench.engine.events import NoticeEvent, Source, StepEvent
+from workbench.engine.events import DoneEvent, NoticeEvent, Source, StepEvent
 from workbench.engine.gate import PAUSED, DraftGate
 from workbench.engine.settings import Settings
 from workbench.engine.transcript import Transcript
@@ -73,7 +73,8 @@ async def test_the_stream_and_the_status_say_drafting_paused():
         view = app.main.view
         message = f"{PAUSED} (draft, slower than plain decoding): 2 of 12 drafted tokens accepted"
         view.feed([StepEvent(0, Source.DRAFT, 8, 8, 1, 2, 0.0, 0.04, 0.04), NoticeEvent(message),
-                   *(StepEvent(i, Source.TARGET, 0, 0, 0, 1, 0.0, 0.01, 0.04 + 0.01 * i) for i in range(1, 9))])
+                   *(StepEvent(i, Source.TARGET, 0, 0, 0, 1, 0.0, 0.01, 0.04 + 0.01 * i) for i in range(1, 9)),
+                   DoneEvent("n_predict", "generated 10 tokens")])
         view.drain()
         await pilot.pause()
         assert f"\u2039{message}\u203a" in app.query_one(TokenStream).text.replace("\n", "")
@@ -90,3 +91,22 @@ async def test_a_draft_model_loaded_in_the_models_tab_is_drafted_with(tiny_targe
         await settle(pilot)
         assert app.main.settings.snapshot().drafter == "draft"
         assert "a draft model is loaded: the drafter is now draft" in notices(app)
+
+
+async def test_a_setting_is_marked_between_words_and_labelled_in_the_plots():
+    from workbench.engine.events import Fate, SettingsEvent, TokenEvent
+
+    def token(piece: str, step: int) -> list:
+        return [TokenEvent(step, piece, Source.TARGET, Fate.PLAIN, step, 0),
+                StepEvent(step, Source.TARGET, 0, 0, 0, 1, 0.0, 0.01, 0.01 * (step + 1))]
+
+    app = WorkbenchApp(LiveScreen(Settings(drafter="lookup"), prompt="p"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        view = app.main.view
+        view.feed([*token("He", 0), *token(" cl", 1), SettingsEvent(2, {"temperature": 0.3}), *token("ung", 2),
+                   *token(".", 3), *token(" Then", 4)])
+        view.drain()
+        await pilot.pause()
+        assert app.query_one(TokenStream).text.replace("\n", "") == "He clung. \u2039T=0.3\u203a Then"
+        assert view.plot_data.marks == [2] and view.plot_data.mark_labels == ["T=0.3"]

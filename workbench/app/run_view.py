@@ -188,8 +188,9 @@ class RunView(Vertical):
                 data.stats = stats
                 data.version += 1
             elif isinstance(event, SettingsEvent):
-                stream.add_marker(describe(event.changes))
+                stream.add_marker(describe(event.changes), between_words=True)
                 data.marks.append(event.step)
+                data.mark_labels.append(describe(event.changes))
                 data.time_marks.append(data.rate[-1][0] if data.rate else 0.0)
                 settings_changed = True
             elif isinstance(event, PromptProgressEvent):
@@ -198,9 +199,10 @@ class RunView(Vertical):
                 self.prompt_progress = None
             elif isinstance(event, NoticeEvent):
                 if event.message.startswith(PAUSED):  # why the colours stop: said where the eye is
-                    stream.add_marker(event.message)
+                    stream.add_marker(event.message, between_words=True)
                 self.post_message(self.Notice(event.message))
             elif isinstance(event, DoneEvent):
+                stream.flush()
                 if event.reason in ("stopped", "context_full", "eos", "error"):
                     stream.add_marker(event.message)
                 if event.reason == "context_full":
