@@ -200,3 +200,21 @@ def test_the_payoff_page_says_why_it_pays(snap_compare, size):
         await pilot.pause()
 
     assert snap_compare(scripted_app("workbench-dark"), terminal_size=size, run_before=payoff)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_demo_mid_run(snap_compare, size):
+    """The demo: the speedup in large digits; at 80 columns no sidebar (ctrl+b, the prompt's border says)."""
+    from workbench.app.screens.live import Opening
+    from workbench.demo import DEMO_PROMPTS
+
+    async def mid_run(pilot) -> None:
+        await pilot.pause()
+        pilot.app.main.plot_data.baseline = 52.0
+        await feed_chain(pilot)
+        pilot.app.main.update_status()
+        await pilot.pause()
+
+    app = WorkbenchApp(LiveScreen(Settings(drafter="chain", chain="ngram-cache,draft", draft_max=8),
+                                  prompt=DEMO_PROMPTS[0], opening=Opening(loop=DEMO_PROMPTS)), theme="workbench-dark")
+    assert snap_compare(app, terminal_size=size, run_before=mid_run)

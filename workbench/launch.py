@@ -57,7 +57,8 @@ def open_app(args: argparse.Namespace) -> int:
         except WorkbenchError:  # no embedded model: the app opens empty and says how to load one
             target = None
     screen = LiveScreen(settings, prompt=prompt, n_predict=n_predict, chat=args.chat,
-                        opening=Opening(target, args.draft or "", args.preset, autostart=bool(prompt)),
+                        opening=Opening(target, args.draft or "", args.preset, autostart=bool(prompt),
+                                        loop=getattr(args, "loop", ())),
                         load_options=load_options_from_args(args, threads=app_threads()), record=args.record)
     return run(WorkbenchApp(screen, theme=args.theme))
 
@@ -65,10 +66,10 @@ def open_app(args: argparse.Namespace) -> int:
 def open_demo(args: argparse.Namespace) -> int:
     """A pair made from the embedded model, a drafter chain and a grounded prompt: colours from the first second
     (demo.py says why this pair)."""
-    from .demo import DEMO_DRAFT, DEMO_DRAFTER, DEMO_K, DEMO_PROMPT, DEMO_TARGET
+    from .demo import DEMO_DRAFT, DEMO_DRAFTER, DEMO_K, DEMO_PROMPTS, DEMO_TARGET
 
     args.model, args.draft, args.drafter = DEMO_TARGET, DEMO_DRAFT, DEMO_DRAFTER
-    args.prompt, args.file, args.chat = DEMO_PROMPT, None, True
+    args.prompt, args.file, args.chat, args.loop = DEMO_PROMPTS[0], None, True, DEMO_PROMPTS
     for name, value in (("ctx_size", 0), ("batch_size", 512), ("threads", None), ("draft_max", DEMO_K),
                         ("record", None)):
         setattr(args, name, value)

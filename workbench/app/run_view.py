@@ -16,7 +16,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import Static, TextArea
+from textual.widgets import Digits, Static, TextArea
 
 from ..engine.events import (
     DoneEvent,
@@ -113,6 +113,8 @@ class RunView(Vertical):
         self._page = "plots"  # the F9 page on show
 
     def compose(self) -> ComposeResult:
+        # the demo's speedup, large enough to read from the back of a room (hidden unless `show_speedup`)
+        yield Digits("?", id="big-speedup")
         yield Static(id="legend")
         yield TokenStream(id="stream")
         yield TextArea(self._prompt, id="prompt", soft_wrap=True, show_line_numbers=False)
@@ -131,6 +133,12 @@ class RunView(Vertical):
         self.prompt.cursor_blink = False
         self.set_interval(1 / DRAIN_HZ, self.drain)
         self.set_interval(1 / PLOT_HZ, self._tick_plots)
+
+    def show_speedup(self, speedup: float | None) -> None:
+        """Show the big speedup (None: not known yet)."""
+        big = self.query_one("#big-speedup", Digits)
+        big.display = True
+        big.update(f"{speedup:.2f}x" if speedup else "?")
 
     def restyle(self, styles: dict) -> None:
         self.stream.styles_map = styles

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 SWITCH_INTERVAL = 0.0005  # seconds
 BASELINE_TOKENS = 48  # plain decoding measured before the first run of a pair, for the speedup
+LOOP_PAUSE = 3.0  # seconds the demo leaves a finished answer on screen before the next prompt runs
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Opening:
     draft: str = ""
     preset: str | None = None
     autostart: bool = False
+    loop: tuple[str, ...] = ()  # the demo: when a run ends by itself, the next of these prompts runs
 
 
 class LiveScreen(RunScreen):
@@ -124,6 +126,12 @@ class LiveScreen(RunScreen):
         if action == "stop" and not self.running:
             return None
         return True
+
+    def update_status(self) -> None:
+        super().update_status()
+        if self.opening.loop and self.is_mounted:  # the demo: the speedup in large digits
+            stats, baseline = self.transcript.stats, self.plot_data.baseline
+            self.view.show_speedup(stats.tokens_per_second / baseline if stats.n_emitted and baseline else None)
 
     def state(self) -> str:
         """What the app is doing, as the status line says it (the stream shows an indicator meanwhile)."""
@@ -280,7 +288,8 @@ class LiveScreen(RunScreen):
             return
         self._run(prompt)
 
-    def _run(self, prompt: str) -> None:
+    def _run(self, prompt: str, note: str = "") -> None:
+        """Start a run; `note` opens its stream (the baseline just measured)."""
         assert self.engine is not None
         try:
             text = self.engine.target.chat_prompt(prompt) if self.chat else prompt
@@ -290,6 +299,8 @@ class LiveScreen(RunScreen):
             self.notify(str(e), severity="error")
             return
         self.view.reset()
+        if note:
+            self.view.stream.add_marker(note)
         self.keeper.begin(RunRecord(self.transcript, prompt, self.settings.snapshot(), self.models,
                                     self.plot_data.baseline))
         self._start(self.n_predict)
@@ -332,6 +343,21 @@ class LiveScreen(RunScreen):
         self.view.drain()
         self.running = False
         self._check_agreement()
+        done = self.transcript.done
+        if self.opening.loop and not self.closing and done is not None and done.reason in ("eos", "n_predict"):
+            ended = self.transcript
+            self.set_timer(LOOP_PAUSE, lambda: self._next_in_loop(ended))
+
+    def _next_in_loop(self, ended: object) -> None:
+        """The demo's next prompt, unless the screen moved on (a key, a clear) since the run `ended` ended."""
+        if self.transcript is not ended or self.closing:
+            return
+        if self.running:  # the agreement with plain decoding is being measured: wait for it
+            self.set_timer(0.5, lambda: self._next_in_loop(ended))
+            return
+        loop, current = self.opening.loop, self.view.prompt.text
+        self.view.prompt.load_text(loop[(loop.index(current) + 1) % len(loop)] if current in loop else loop[0])
+        self.action_run()
 
     def action_baseline(self) -> None:
         prompt = self._prompt_for_run()
@@ -343,7 +369,13 @@ class LiveScreen(RunScreen):
         self.measuring = True
         self._run_after_baseline = prompt if then_run else None
         text = self.engine.target.chat_prompt(prompt) if self.chat else prompt  # type: ignore[union-attr]
-        self._job("baseline", jobs.baseline, self.engine, text, n_predict, self.settings.snapshot())
+        view = None
+        if then_run:  # the run replaces the screen next: meanwhile plain decoding shows its text as it goes
+            view = self.view
+            self.keeper.begin(None)
+            view.reset()
+            view.stream.add_marker(f"first plain decoding, {n_predict} tokens, measured for the speedup")
+        self._job("baseline", jobs.baseline, self.engine, text, n_predict, self.settings.snapshot(), view)
 
     @on(BaselineMeasured)
     def _baseline_measured(self, message: BaselineMeasured) -> None:
@@ -351,12 +383,14 @@ class LiveScreen(RunScreen):
         self.running = False
         self.plot_data.baseline = message.tokens_per_second
         self.plot_data.version += 1
-        self.notify(f"plain decoding measured: {message.tokens_per_second:.1f} tokens/s")
+        said = f"plain decoding measured: {message.tokens_per_second:.1f} tokens/s"
+        if self._run_after_baseline is None:
+            self.notify(said)
         self.update_status()
         self.plain_output = (message.prompt, message.ids) if message.ids is not None else None
         if self._run_after_baseline is not None:
             prompt, self._run_after_baseline = self._run_after_baseline, None
-            self._run(prompt)
+            self._run(prompt, said)  # said in the stream, where the eye is (a toast would cover the plots)
         else:
             self._check_agreement()
 
@@ -372,7 +406,10 @@ class LiveScreen(RunScreen):
     def _agreement_measured(self, message: AgreementMeasured) -> None:
         self.running = False
         a = message.agreement
-        self.notify(f"output {a.describe()} (F1)", severity="information" if a.identical else "warning", timeout=8)
+        # about the text on screen: said at its end (a toast would cover the plots as the run ends), and kept
+        self.view.stream.add_marker(f"output {a.describe()} (F1)")
+        if not a.identical:
+            self.notify(f"output {a.describe()} (F1)", severity="warning", timeout=8)
 
     def action_measure_experts(self) -> None:
         """Perplexity, agreement and tokens/s for every expert count of the MoE target (a dialog measures)."""
