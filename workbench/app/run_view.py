@@ -61,7 +61,8 @@ def status_line(settings: Settings, stats: Stats, state: str, baseline: float | 
     if baseline:
         speedup += f" plain={baseline:.1f}"
     drafted = stats.n_drafted > 0
-    if s.drafter != "none" and stats.plain_run >= PAUSED_STEPS:  # the gate or adaptive K stopped drafting
+    # the gate or adaptive K stopped drafting (not plain decoding measured on purpose: measuring-plain)
+    if s.drafter != "none" and stats.plain_run >= PAUSED_STEPS and not state.startswith("measuring"):
         state += " draft-paused"
     parts = [f"tok/s={rate:.1f}" if rate else "tok/s=?", speedup, state,
              f"K={s.k_text()}", f"T={s.temperature:.2f}", f"drafter={s.drafter}",
