@@ -35,7 +35,7 @@ HELP = """\
 | F6 | clear the stream |
 | F7 | show or hide rejected draft tokens (hidden: a · marks where a draft was rejected) |
 | F8 | save the transcript (also saved on exit) |
-| F9 | plots: next page / hide |
+| F9 | plots: next page, then the payoff page (why it pays), then hide |
 | ctrl+b | show or hide the sidebar |
 | ctrl+r | record the following runs (JSON lines, for `workbench replay`) |
 | ctrl+t | chat template on or off (raw completion) |
