@@ -379,6 +379,7 @@ class LiveScreen(RunScreen):
 
     @on(BaselineMeasured)
     def _baseline_measured(self, message: BaselineMeasured) -> None:
+        self.view.drain()  # plain decoding's own text, all of it, before the run replaces it
         self.measuring = False
         self.running = False
         self.plot_data.baseline = message.tokens_per_second
