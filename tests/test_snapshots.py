@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from scripted import CHAIN_STEPS, draft_recording, scripted_events
+from scripted import CHAIN_STEPS, Q4_1_VERIFY, STEPS, draft_recording, scripted_events
 from textual.widgets._toast import Toast
 
 from workbench.app.app import WorkbenchApp
@@ -70,7 +70,7 @@ def test_a_chain_run_mid_demo(snap_compare, size):
 def test_after_f9_the_plots_are_gone_cleanly(snap_compare, size):
     async def hide_plots(pilot) -> None:
         await feed_chain(pilot)
-        while pilot.app.main.view.plots.display:
+        while pilot.app.main.view.plot_page != "none":
             await pilot.press("f9")
             await pilot.pause()
 
@@ -177,3 +177,44 @@ def test_an_expired_notification_has_left_the_screen(snap_compare, size):
         assert screen_text(pilot.app) == before  # the screen as it was, nothing of the toast left
 
     assert snap_compare(chain_app(), terminal_size=size, run_before=expired)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_payoff_page_says_why_it_pays(snap_compare, size):
+    """F9 to the payoff page: the verify cost per batch width on a Q4_1-like target, the speedup each K predicts
+    from it and the measured acceptance by position, beside the measured speedup (a narrow screen's first half)."""
+    async def payoff(pilot) -> None:
+        await pilot.pause()
+        view = pilot.app.main.view
+        view.prompt.cursor_blink = False
+        view.plot_data.baseline = 30.0
+        view.feed(scripted_events(STEPS * 3, verify=Q4_1_VERIFY))
+        view.drain()
+        await pilot.pause()  # the stream follows its end before the plots change
+        while not view.plot_page.startswith("payoff"):
+            await pilot.press("f9")
+        await pilot.pause()
+        view.replot()
+        await pilot.pause()
+        view.stream.scroll_end(animate=False)
+        await pilot.pause()
+
+    assert snap_compare(scripted_app("workbench-dark"), terminal_size=size, run_before=payoff)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_demo_mid_run(snap_compare, size):
+    """The demo: the speedup in large digits; at 80 columns no sidebar (ctrl+b, the prompt's border says)."""
+    from workbench.app.screens.live import Opening
+    from workbench.demo import DEMO_PROMPTS
+
+    async def mid_run(pilot) -> None:
+        await pilot.pause()
+        pilot.app.main.plot_data.baseline = 52.0
+        await feed_chain(pilot)
+        pilot.app.main.update_status()
+        await pilot.pause()
+
+    app = WorkbenchApp(LiveScreen(Settings(drafter="chain", chain="ngram-cache,draft", draft_max=8),
+                                  prompt=DEMO_PROMPTS[0], opening=Opening(loop=DEMO_PROMPTS)), theme="workbench-dark")
+    assert snap_compare(app, terminal_size=size, run_before=mid_run)

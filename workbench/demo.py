@@ -1,7 +1,8 @@
 """The demo: its pair, drafter and built-in prompt.
 
-The prompt is a grounded task whose answer repeats much of its input, so the n-gram cache and the draft model
-both have something to get right, and the colours show from the first tokens.
+The prompts are grounded tasks whose answers repeat much of their input, so the n-gram cache and the draft model
+both have something to get right, and the colours show from the first tokens. The demo goes round them (the app's
+Opening.loop): one answer is over in a few seconds, an audience needs a run that lasts.
 
 The pair is made from the one shipped model (nothing is downloaded): SmolLM2-135M in F32 as the target and
 in Q8_0 as the draft, derived once with llama.cpp's quantizer. On a CPU a draft pays when it costs a small part
@@ -18,7 +19,7 @@ DEMO_TARGET, DEMO_DRAFT = "embedded:F32", "embedded:Q8_0"
 DEMO_DRAFTER = "ngram-cache,draft"  # a chain, as llama.cpp's --spec-type takes it
 DEMO_K = 8
 
-DEMO_PROMPT = """Here are the release notes of a small library:
+DEMO_PROMPT = DEMO_RELEASE_NOTES = """Here are the release notes of a small library:
 
 - The parser now accepts trailing commas in lists and objects.
 - The command line tool prints a clear error when the input file is missing.
@@ -27,6 +28,27 @@ DEMO_PROMPT = """Here are the release notes of a small library:
 - The minimum supported Python version is now 3.11.
 
 Rewrite each of these five release notes as a full sentence that starts with "In this release,"."""
+
+DEMO_MEETING = """Here are the notes of a team meeting:
+
+- The design review of the new search page moves from Monday to Wednesday at ten.
+- Anna will send the updated mock-ups to everyone before the review.
+- The database migration is finished and the old tables will be deleted next Friday.
+- The team agreed to write a short test plan for every new feature.
+- The next planning meeting is on the first Tuesday of the month.
+
+Write an email to the team that repeats each of these five points in a full sentence, then thanks them."""
+
+DEMO_RECIPE = """Here is a recipe:
+
+Ingredients: two cups of flour, one cup of milk, two eggs, a spoon of sugar, a pinch of salt and butter for the pan.
+Steps: mix the flour, the sugar and the salt in a bowl. Add the eggs and the milk and whisk until smooth. Let the
+batter rest for ten minutes. Melt a little butter in a hot pan, pour in a ladle of batter and cook each side for
+one minute.
+
+Rewrite this recipe as numbered steps, naming every ingredient with its amount in the step that uses it."""
+
+DEMO_PROMPTS = (DEMO_RELEASE_NOTES, DEMO_MEETING, DEMO_RECIPE)  # the demo goes round them, one run each
 
 # `workbench demo --moe`: the same tour on the embedded model made a Mixture-of-Experts (engine/moe.py), its dense
 # Q8_0 as the draft. At 8 of 8 experts the target is the dense model, so the draft agrees as in the demo; turning the

@@ -165,6 +165,13 @@ def llama_command(settings: Settings, target: str | Path, draft: str | Path | No
     return "".join(f"# {note}\n" for note in notes) + shlex.join(args)
 
 
+def speculates(settings: Settings, has_draft: bool) -> bool:
+    """Whether llama.cpp can run these settings' drafting: their command has a --spec-type (`tune` saves such a
+    configuration as a preset of its own, so that exporting it always gives speculative flags)."""
+    command = llama_command(settings, "target.gguf", "draft.gguf" if has_draft else None).splitlines()[-1]
+    return "--spec-type" in shlex.split(command)
+
+
 def _experts(s: Settings, arch: str | None, draft_arch: str | None, uses_draft: bool, notes: list[str]) -> list[str]:
     """--override-kv entries for the experts per token. llama.cpp has no draft-only override: the draft model
     is loaded with the target's --override-kv (common_base_params_to_speculative copies the params), so a key
@@ -271,4 +278,4 @@ def command_for(settings: Settings, target: Path, draft: Path | None, *, to: str
                          cross_vocab=other_vocab)
 
 
-__all__ = ["TOOLS", "command_for", "export_command", "llama_command", "settings_for"]
+__all__ = ["TOOLS", "command_for", "export_command", "llama_command", "settings_for", "speculates"]

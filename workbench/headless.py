@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 from .args import engine_from_args, n_predict_from_args, preset_from_args, read_prompt, settings_from_args
 from .engine.errors import WorkbenchError
 from .engine.events import DoneEvent, Event, NoticeEvent, StepEvent, TokenEvent
+from .engine.gate import PAUSED
 from .engine.record import Recorder
 from .engine.transcript import Transcript
 from .engine.userfiles import Watch, check_writable, write_atomic
@@ -77,7 +78,8 @@ def summary(t: Transcript) -> str:
         f"generated {s.n_emitted} tokens in {s.n_steps} steps ({no_draft} without a draft)  "
         f"draft {s.draft_seconds:.2f} s  verify {s.verify_seconds:.2f} s  "
         f"prompt {s.prompt_tokens} tokens in {s.prompt_seconds:.2f} s"
-    ) + "".join(f"\n{line}" for line in [*(s.drafter_lines() if len(s.drafters) > 1 else []), *s.extra_lines()])
+    ) + "".join(f"\n{line}" for line in [*(s.drafter_lines() if len(s.drafters) > 1 else []), *s.extra_lines(),
+                                          *(n for n in t.notices if n.startswith(PAUSED))])
 
 
 def run(args: argparse.Namespace) -> int:

@@ -77,7 +77,8 @@ def open_app(args: argparse.Namespace) -> int:
         except WorkbenchError:  # no embedded model: the app opens empty and says how to load one
             target = None
     screen = LiveScreen(settings, prompt=prompt, n_predict=n_predict, chat=args.chat,
-                        opening=Opening(target, args.draft or "", args.preset, autostart=bool(prompt)),
+                        opening=Opening(target, args.draft or "", args.preset, autostart=bool(prompt),
+                                        loop=getattr(args, "loop", ())),
                         load_options=load_options_from_args(args, threads=app_threads()), record=args.record)
     return run(WorkbenchApp(screen, theme=args.theme, notes=start_notes()))
 
@@ -85,11 +86,11 @@ def open_app(args: argparse.Namespace) -> int:
 def open_demo(args: argparse.Namespace) -> int:
     """A pair made from the embedded model, a drafter chain and a grounded prompt: colours from the first second
     (demo.py says why this pair)."""
-    from .demo import DEMO_DRAFT, DEMO_DRAFTER, DEMO_K, DEMO_MOE_DRAFT, DEMO_MOE_TARGET, DEMO_PROMPT, DEMO_TARGET
+    from .demo import DEMO_DRAFT, DEMO_DRAFTER, DEMO_K, DEMO_MOE_DRAFT, DEMO_MOE_TARGET, DEMO_PROMPTS, DEMO_TARGET
 
     pair = (DEMO_MOE_TARGET, DEMO_MOE_DRAFT) if getattr(args, "moe", False) else (DEMO_TARGET, DEMO_DRAFT)
     (args.model, args.draft), args.drafter = pair, DEMO_DRAFTER
-    args.prompt, args.file, args.chat = DEMO_PROMPT, None, True
+    args.prompt, args.file, args.chat, args.loop = DEMO_PROMPTS[0], None, True, DEMO_PROMPTS
     for name, value in (("ctx_size", 0), ("batch_size", 512), ("threads", None), ("draft_max", DEMO_K),
                         ("record", None)):
         setattr(args, name, value)

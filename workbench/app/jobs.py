@@ -30,11 +30,19 @@ def generate(session: Session, n_predict: int, keeper: Keeper, view: RunView) ->
     return RunEnded()
 
 
-def baseline(engine: Engine, prompt: str, n_predict: int, s: Settings) -> BaselineMeasured:
+def baseline(engine: Engine, prompt: str, n_predict: int, s: Settings, view: RunView | None = None) -> BaselineMeasured:
     """Plain decoding on the run's prompt with the run's sampling: the speedup's reference and, when greedy,
-    the output a greedy run is compared with."""
-    t = engine.generate(prompt, n_predict, drafter="none", temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
-                        seed=s.seed)
+    the output a greedy run is compared with. Its events go to `view` too, if given: the screen is never idle
+    while it measures (the run that follows resets the view)."""
+    from ..engine.settings import LiveSettings
+    from ..engine.transcript import Transcript
+
+    t = Transcript()
+    settings = LiveSettings(drafter="none", temperature=s.temperature, top_k=s.top_k, top_p=s.top_p, seed=s.seed)
+    for event in engine.session(prompt, settings).run(n_predict):
+        t.add(event)
+        if view is not None:
+            view.push(event)
     return BaselineMeasured(t.stats.tokens_per_second, prompt, t.emitted_ids if s.temperature == 0 else None)
 
 

@@ -34,6 +34,7 @@ class RunRecord:
     prompt: str
     settings: Settings
     models: dict[str, str]
+    baseline: float | None = None  # plain decoding's tokens/s on this pair, when measured: a replay's speedup
 
 
 class Keeper:
@@ -88,7 +89,10 @@ class Keeper:
 
     @staticmethod
     def _header(run: RunRecord) -> dict[str, Any]:
-        return {"prompt": run.prompt, "models": run.models, "settings": asdict(run.settings)}
+        header: dict[str, Any] = {"prompt": run.prompt, "models": run.models, "settings": asdict(run.settings)}
+        if run.baseline:  # a replay shows the speedup over the baseline measured while it was recorded
+            header["baseline"] = run.baseline
+        return header
 
     def save(self) -> Path | None:
         """Write the run's transcript (the same run saved again overwrites its own file)."""

@@ -41,7 +41,7 @@ LIVE_ACTIONS = (
            "Toggle rejected tokens", "Show or hide rejected drafts"),
     Action("save", "f8", "Save", "save the transcript (also saved on exit)", "Save transcript",
            "Save prompt, output, settings and stats"),
-    Action("cycle_plots", "f9", "Plots", "plots: next page / hide"),
+    Action("cycle_plots", "f9", "Plots", "plots: next page, then the payoff page (why it pays), then hide"),
     Action("toggle_sidebar", "ctrl+b", "Sidebar", "show or hide the sidebar", show=False, priority=False),
     Action("record", "ctrl+r", "Record", "record the following runs (JSON lines, for `workbench replay`)", "Record",
            "Record the following runs as JSON lines for `workbench replay`", show=False, priority=False),

@@ -28,20 +28,26 @@ class Agreement:
     plain_token: int | None = None
     other_token: int | None = None
     margin: float | None = None  # the plain run's top-2 logit margin at first_diff
+    generated: int | None = None  # the compared output's own length (None: the same as `tokens`)
 
     @property
     def identical(self) -> bool:
         return self.first_diff is None
 
     def describe(self) -> str:
+        """The claim as far as its evidence goes: a baseline shorter than the output covers only its start."""
         if self.identical:
-            return f"identical to plain decoding ({self.tokens} tokens)"
+            if self.generated is not None and self.generated > self.tokens:
+                return (f"first {self.tokens} tokens identical to plain decoding (of {self.generated}: "
+                        "plain decoding was measured that far)")
+            return f"identical to plain decoding (all {self.tokens} tokens)"
         margin = f" (plain decoding's top-2 logit margin there: {self.margin:.3f})" if self.margin is not None else ""
         return f"differs from plain decoding from token {self.first_diff} on{margin}"
 
     def to_json(self) -> dict[str, object]:
         return {"identical": self.identical, "tokens": self.tokens, "first_diff": self.first_diff,
-                "plain_token": self.plain_token, "token": self.other_token, "margin": self.margin}
+                "plain_token": self.plain_token, "token": self.other_token, "margin": self.margin,
+                "generated": self.generated}
 
 
 def first_difference(plain: list[int], other: list[int]) -> int | None:
@@ -71,5 +77,5 @@ def compare(plain: list[int], other: list[int], margin: float | None = None) -> 
     i = first_difference(plain, other)
     n = min(len(plain), len(other))
     if i is None:
-        return Agreement(n)
-    return Agreement(n, i, plain[i], other[i], margin)
+        return Agreement(n, generated=len(other))
+    return Agreement(n, i, plain[i], other[i], margin, generated=len(other))

@@ -45,6 +45,7 @@ TOKEN_COST = 0.5  # a draft token's cost in plain steps, assumed until the sourc
 # (the whole HORIZON) kept ngram-cache from the copying that follows one early rejection on copy-heavy raw text:
 # Spec-Bench summarization q0 drafted 117 tokens against llama-lookup's 184 (benchmarks/gate_replay.py --forms raw).
 PROBE_AFTER = 16
+PAUSED = "draft paused"  # how the notice saying why a source paused begins
 
 
 @dataclass
@@ -69,6 +70,10 @@ class _State:
     next_hold: int = field(default_factory=lambda: PROBE_AFTER)  # how long its next hold lasts
     probing: bool = False  # the draft allowed now is a probe
     probation: bool = False  # its probe was accepted: it drafts by the other rules until a draft is rejected
+    drafted: int = 0  # this request's drafted tokens, for the notice that says why the source paused
+    accepted: int = 0
+    last_length: int = 0  # the length of its last draft
+    told: bool = False  # the notice was given (once a request: the status line says when drafting stays off)
 
 
 class DraftGate:
@@ -83,6 +88,26 @@ class DraftGate:
         # while this is set: the session clears it at T > 0, where a decision that hung on the machine's timing
         # would change which random draws a seed makes, and the seed would no longer reproduce the output
         self.timed = True
+        self.notices: list[str] = []  # why a source paused, for the session to pass on (take_notices)
+
+    def take_notices(self) -> list[str]:
+        """The notices given since the last call: each source's first pause this request, and why."""
+        notices, self.notices = self.notices, []
+        return notices
+
+    def _tell(self, source: str, state: _State, why: str) -> None:
+        """Say once a request why a source stopped drafting, with the figures behind it: a drafter that goes
+        quiet with no word reads as a broken one. Only words: the rules that paused it are the ones above."""
+        if state.told:
+            return
+        state.told = True
+        text = f"{PAUSED} ({source}, {why}): {state.accepted} of {state.drafted} drafted tokens accepted"
+        n = state.last_length
+        costs, step = self._costs.drafted.get((source, n)), self._plain_seconds()
+        if costs and step:
+            median = sorted(costs)[len(costs) // 2]
+            text += f"; a step drafting {n} tokens (a {n + 1}-token verify) costs {median / step:.1f} plain steps here"
+        self.notices.append(text)
 
     def plain_step(self, seconds: float) -> None:
         """A step that drafted nothing took `seconds`: the rate every source must beat."""
@@ -142,6 +167,7 @@ class DraftGate:
         # over its budget: held back for a while, then one probe of the shortest draft that can pay
         if state.held_until is None:
             state.held_until = self._step + state.next_hold
+            self._tell(source, state, "it has lost time this request")
         if self._step < state.held_until:
             return 0
         state.probing = True
@@ -165,6 +191,7 @@ class DraftGate:
         if drafted <= 0:
             return
         state = self._states.setdefault(source, _State())
+        state.drafted, state.accepted, state.last_length = state.drafted + drafted, state.accepted + accepted, drafted
         self._drafting_run += 1
         self._step += 1
         if state.probing or state.probation:
@@ -187,6 +214,7 @@ class DraftGate:
                                                                                  2 * state.next_slow_pause)
                 state.recent.clear()
                 state.limit = None if state.limit is None else max(1, state.limit)
+                self._tell(source, state, "slower than plain decoding")
                 return
         if accepted >= drafted:
             state.limit = None if state.limit is None or 2 * state.limit >= cap else 2 * state.limit
@@ -196,6 +224,8 @@ class DraftGate:
             state.next_pause = 2
         elif drafted == 1:
             state.pause, state.next_pause = state.next_pause, min(MAX_PAUSE, 2 * state.next_pause)
+            if state.next_pause == MAX_PAUSE:  # refused again and again, not a single miss
+                self._tell(source, state, "its one-token drafts keep being refused")
         state.limit = accepted + 1
         while state.limit < cap and not self.worth(source, state.limit):
             state.limit += 1  # the shortest draft that can pay

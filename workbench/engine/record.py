@@ -1,6 +1,7 @@
 """Recording a session's events as JSON lines, and reading them back for replay.
 
-Line 1 is a header (format version, models, prompt, settings); every other line is one event with its
+Line 1 is a header (format version, models, prompt, settings, and plain decoding's measured tokens/s when known,
+so a replay can show the speedup); every other line is one event with its
 type and `t`, the seconds since recording began, so a replay can keep the original pace. A replay needs
 no model: the events carry every token's text, source and fate, and every step's counts and timings.
 
@@ -331,8 +332,15 @@ def _header(data: Any, path: str | Path, notes: list[str]) -> dict[str, Any]:
     settings, bad = _settings(settings)
     if bad:
         notes.append(_ignored(bad, "recorded setting"))
-    return {"type": "header", "format": FORMAT, "version": VERSION, "prompt": prompt, "models": models,
-            "settings": settings}
+    header = {"type": "header", "format": FORMAT, "version": VERSION, "prompt": prompt, "models": models,
+              "settings": settings}
+    baseline = data.get("baseline")  # plain decoding's tokens/s on the recording's pair, when it was measured
+    if baseline is not None:
+        if type(baseline) in (int, float) and math.isfinite(baseline) and baseline > 0:
+            header["baseline"] = float(baseline)
+        else:
+            notes.append(f"the header's baseline is not a positive number ({_show(baseline)}): ignored")
+    return header
 
 
 # --- reading --------------------------------------------------------------------------------------------

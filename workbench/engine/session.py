@@ -479,6 +479,8 @@ class Session:
         yield StepEvent(self.step, proposal.source if draft else Source.TARGET, step.k_asked, len(draft), n_acc,
                         len(new), step.drafted - step.started, step.verified - step.drafted,
                         clock.now() - start, state_seconds, proposal.n_source)
+        for notice in self.gate.take_notices():  # why a drafter paused (engine/gate.py)
+            yield NoticeEvent(notice)
         self.step += 1
         return len(new), eog is not None
 

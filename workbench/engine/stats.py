@@ -6,6 +6,11 @@ from `rolling()`. Definitions follow llama.cpp's server and vLLM:
 - mean accepted length: accepted tokens per drafted step + 1 (tokens a verify pass yields);
 - tokens per step: emitted tokens / all target passes (plain steps included);
 - tokens/s: emitted tokens over the wall time from the end of prompt processing to the last token.
+
+A run may come in segments (F4 generates more of the same request: another `Session.run`, whose step times start
+from 0 again). Each DoneEvent closes a segment; the next one's times are laid after it, so a run's figures are
+over everything it generated and the idle time between segments counts for nothing. A step that emitted nothing
+(the end-of-generation token came first) changes no figure: a continuation that generates nothing changes nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +19,10 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from .events import Event, PromptEvent, Source, StepEvent
+from .events import DoneEvent, Event, PromptEvent, Source, StepEvent
+from .payoff import Costs, costs
+
+COST_SAMPLES = 64  # verify times kept per batch width
 
 
 @dataclass(slots=True)
@@ -30,6 +38,10 @@ class DrafterStats:
     @property
     def acceptance(self) -> float:
         return self.accepted / self.drafted if self.drafted else 0.0
+
+    def costs(self) -> Costs | None:
+        """What steps cost in this run, in plain steps (None until a plain step was measured)."""
+        return costs({w: list(t) for w, t in self.verify_by_width.items()}, self.draft_seconds, self.n_drafted)
 
     @property
     def position_acceptance(self) -> list[float]:
@@ -61,7 +73,9 @@ class Stats:
         self.n_emitted = 0
         self.draft_seconds = 0.0
         self.verify_seconds = 0.0
-        self.elapsed = 0.0
+        self.elapsed = 0.0  # the run's decoding seconds, up to its last emitted token (over all its segments)
+        self._segments = 0.0  # the decoding seconds of the segments before this one
+        self.plain_run = 0  # steps in a row, the last ones, that drafted nothing (a paused drafter's)
         self.state_seconds = 0.0  # keeping a recurrent target's state aside and restoring it (engine/state.py)
         self.n_state_steps = 0  # steps that paid for it (the drafting ones)
         self.source_tokens = 0  # cross-vocabulary drafting: the draft model's own tokens behind the drafts
@@ -70,21 +84,29 @@ class Stats:
         self.position_hits: list[int] = []  # how often it was accepted
         self.by_source: dict[Source, list[int]] = defaultdict(lambda: [0, 0])  # source -> [drafted, accepted]
         self.drafters: dict[Source, DrafterStats] = {}  # per drafter, in the order they first drafted
-        self._recent: deque[StepEvent] = deque(maxlen=window)
+        self._recent: deque[tuple[float, StepEvent]] = deque(maxlen=window)  # (the run's clock, the step)
+        # verify seconds of the latest steps per batch width (drafted + 1): what a batch costs here (engine/payoff.py)
+        self.verify_by_width: dict[int, deque[float]] = {}
 
     def update(self, event: Event) -> None:
         if isinstance(event, StepEvent):
-            self._step(event)
+            if event.emitted:
+                self._step(event)
         elif isinstance(event, PromptEvent):
-            self.prompt_tokens, self.prompt_seconds = event.n_tokens, event.seconds
+            self.prompt_tokens += event.n_tokens
+            self.prompt_seconds += event.seconds
+        elif isinstance(event, DoneEvent):
+            self._segments = self.elapsed  # the next segment's times start from 0 again
 
     def _step(self, e: StepEvent) -> None:
         self.n_steps += 1
         self.n_emitted += e.emitted
         self.draft_seconds += e.draft_seconds
         self.verify_seconds += e.verify_seconds
-        self.elapsed = e.time
-        self._recent.append(e)
+        self.elapsed = self._segments + e.time
+        self._recent.append((self.elapsed, e))
+        self.plain_run = 0 if e.drafted else self.plain_run + 1
+        self.verify_by_width.setdefault(e.drafted + 1, deque(maxlen=COST_SAMPLES)).append(e.verify_seconds)
         if e.state_seconds:
             self.state_seconds += e.state_seconds
             self.n_state_steps += 1
@@ -153,6 +175,10 @@ class Stats:
                          f"{self.n_translated} drafted target tokens ({self.source_per_token:.2f} each)")
         return lines
 
+    def costs(self) -> Costs | None:
+        """What steps cost in this run, in plain steps (None until a plain step was measured)."""
+        return costs({w: list(t) for w, t in self.verify_by_width.items()}, self.draft_seconds, self.n_drafted)
+
     @property
     def position_acceptance(self) -> list[float]:
         return [h / t if t else 0.0 for h, t in zip(self.position_hits, self.position_tries, strict=True)]
@@ -163,14 +189,15 @@ class Stats:
 
     def rolling(self) -> Window:
         """The same measures over the last `window` steps."""
-        steps = list(self._recent)
+        times = [t for t, _ in self._recent]
+        steps = [s for _, s in self._recent]
         drafted = [s for s in steps if s.drafted]
         n_drafted = sum(s.drafted for s in drafted)
         n_accepted = sum(s.accepted for s in drafted)
         rate = 0.0
-        if len(steps) >= 2 and steps[-1].time > steps[0].time:
-            rate = sum(s.emitted for s in steps[1:]) / (steps[-1].time - steps[0].time)
-        elif steps and steps[-1].time > 0:
+        if len(steps) >= 2 and times[-1] > times[0]:
+            rate = sum(s.emitted for s in steps[1:]) / (times[-1] - times[0])
+        elif steps and times[-1] > 0:
             rate = self.tokens_per_second
         return Window(
             steps=len(steps),

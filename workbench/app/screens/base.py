@@ -26,6 +26,7 @@ from ..widgets.stream import TokenStream
 from ..widgets.system import SystemPanel
 
 WIDE_FOOTER = 120  # columns from which the footer has room for its spacing and the palette hint
+SIDEBAR_FROM = 100  # columns from which the sidebar shows at start (narrower, ctrl+b shows it)
 
 
 class RunScreen(Screen[None]):
@@ -38,6 +39,7 @@ class RunScreen(Screen[None]):
         self.settings = settings
         self.n_predict = n_predict
         self._prompt = prompt
+        self._sized = False  # the sidebar's start-up choice is made once, at the first size
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
@@ -55,6 +57,11 @@ class RunScreen(Screen[None]):
     def on_resize(self, event: events.Resize) -> None:
         """Below WIDE_FOOTER columns the footer is compact and leaves out the palette hint, so that every function
         key, F1 Help included, fits in 80 columns (ctrl+p still opens the palette; the help lists it)."""
+        if not self._sized:  # the first size known: below SIDEBAR_FROM columns the run gets the whole width
+            self._sized = True
+            if event.size.width < SIDEBAR_FROM:
+                self.query_one("#sidebar").display = False
+                self.query_one("#prompt").border_subtitle = "ctrl+b sidebar"
         footer = self.query_one(Footer)
         narrow = event.size.width < WIDE_FOOTER
         if footer.compact != narrow:
@@ -139,6 +146,7 @@ class RunScreen(Screen[None]):
     def action_toggle_sidebar(self) -> None:
         sidebar = self.query_one("#sidebar")
         sidebar.display = not sidebar.display
+        self.view.prompt.border_subtitle = "" if sidebar.display else "ctrl+b sidebar"
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())

@@ -23,7 +23,7 @@ from ... import presets
 from ...defaults import app_threads
 from ...engine.errors import WorkbenchError
 from ...engine.models import LoadOptions
-from ...engine.settings import SPECS, LiveSettings, Settings, change, validate
+from ...engine.settings import SPECS, LiveSettings, Settings, change, default_drafter, validate
 from .. import jobs
 from ..dialogs import ExpertsScreen, ExportScreen
 from ..keeper import Keeper, RunRecord
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 SWITCH_INTERVAL = 0.0005  # seconds
 BASELINE_TOKENS = 48  # plain decoding measured before the first run of a pair, for the speedup
+LOOP_PAUSE = 3.0  # seconds the demo leaves a finished answer on screen before the next prompt runs
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Opening:
     draft: str = ""
     preset: str | None = None
     autostart: bool = False
+    loop: tuple[str, ...] = ()  # the demo: when a run ends by itself, the next of these prompts runs
 
 
 class LiveScreen(RunScreen):
@@ -75,6 +77,7 @@ class LiveScreen(RunScreen):
         self.measuring = False  # plain decoding is being measured
         self._loading = ("", "")  # the pair being loaded
         self._run_after_baseline: str | None = None  # the prompt of a run waiting for its baseline
+        self._from_panel = False  # the pair loading was asked for in the Models tab
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -105,6 +108,12 @@ class LiveScreen(RunScreen):
         if action == "stop" and not self.running:
             return None
         return True
+
+    def update_status(self) -> None:
+        super().update_status()
+        if self.opening.loop and self.is_mounted:  # the demo: the speedup in large digits
+            stats, baseline = self.transcript.stats, self.plot_data.baseline
+            self.view.show_speedup(stats.tokens_per_second / baseline if stats.n_emitted and baseline else None)
 
     def state(self) -> str:
         """What the app is doing, as the status line says it (the stream shows an indicator meanwhile)."""
@@ -140,8 +149,11 @@ class LiveScreen(RunScreen):
         self.apply_setting(message.name, message.value)
 
     # --- models and presets -----------------------------------------------------------------------
-    def load_models(self, target: str, draft: str = "", autostart: bool = False, cross_vocab: bool | None = None) -> None:
-        """Load a pair in the background; `cross_vocab` (None: as before) lets a draft of another vocabulary in."""
+    def load_models(self, target: str, draft: str = "", autostart: bool = False, cross_vocab: bool | None = None,
+                    from_panel: bool = False) -> None:
+        """Load a pair in the background; `cross_vocab` (None: as before) lets a draft of another vocabulary in;
+        `from_panel`: the Models tab's Load (a draft model given there selects the draft drafter)."""
+        self._from_panel = False
         if not target:
             self.notify("give a target model path (or 'embedded')", severity="error")
             return
@@ -155,6 +167,7 @@ class LiveScreen(RunScreen):
         if cross_vocab is not None:
             self.load_options = replace(self.load_options, cross_vocab=cross_vocab)
         self.loading_pair = True
+        self._from_panel = from_panel
         self.query_one(ModelsPanel).load(target, draft, self.load_options, autostart)
 
     @on(EngineLoaded)
@@ -169,6 +182,12 @@ class LiveScreen(RunScreen):
             old.close()
         self.model_paths = (message.target, message.draft)
         self.plot_data.baseline, self.plain_output = None, None  # another pair: its plain rate is measured anew
+        s = self.settings.snapshot()
+        if self._from_panel and self.engine.draft is not None and s.drafter not in ("draft", "cascade") and \
+                not (s.drafter == "chain" and "draft" in s.chain.split(",")):
+            # a draft model given in the Models tab is there to draft with, as -md on the command line selects draft
+            self.settings.update(drafter=default_drafter(True))
+            self.notify("a draft model is loaded: the drafter is now draft", timeout=5)
         for note in self.engine.fit_settings(self.settings):
             self.notify(note, timeout=5)
         self._show_models()
@@ -195,7 +214,7 @@ class LiveScreen(RunScreen):
     @on(ModelsPanel.ApplyPreset)
     def _on_models_panel(self, message: ModelsPanel.Load | ModelsPanel.ApplyPreset) -> None:
         if isinstance(message, ModelsPanel.Load):
-            self.load_models(message.target, message.draft, cross_vocab=message.cross_vocab)
+            self.load_models(message.target, message.draft, cross_vocab=message.cross_vocab, from_panel=True)
         else:
             self.apply_preset(message.name)
 
@@ -251,7 +270,8 @@ class LiveScreen(RunScreen):
             return
         self._run(prompt)
 
-    def _run(self, prompt: str) -> None:
+    def _run(self, prompt: str, note: str = "") -> None:
+        """Start a run; `note` opens its stream (the baseline just measured)."""
         assert self.engine is not None
         try:
             text = self.engine.target.chat_prompt(prompt) if self.chat else prompt
@@ -261,7 +281,10 @@ class LiveScreen(RunScreen):
             self.notify(str(e), severity="error")
             return
         self.view.reset()
-        self.keeper.begin(RunRecord(self.transcript, prompt, self.settings.snapshot(), self.models))
+        if note:
+            self.view.stream.add_marker(note)
+        self.keeper.begin(RunRecord(self.transcript, prompt, self.settings.snapshot(), self.models,
+                                    self.plot_data.baseline))
         self._start(self.n_predict)
 
     def action_continue(self) -> None:
@@ -302,6 +325,21 @@ class LiveScreen(RunScreen):
         self.view.drain()
         self.running = False
         self._check_agreement()
+        done = self.transcript.done
+        if self.opening.loop and not self.closing and done is not None and done.reason in ("eos", "n_predict"):
+            ended = self.transcript
+            self.set_timer(LOOP_PAUSE, lambda: self._next_in_loop(ended))
+
+    def _next_in_loop(self, ended: object) -> None:
+        """The demo's next prompt, unless the screen moved on (a key, a clear) since the run `ended` ended."""
+        if self.transcript is not ended or self.closing:
+            return
+        if self.running:  # the agreement with plain decoding is being measured: wait for it
+            self.set_timer(0.5, lambda: self._next_in_loop(ended))
+            return
+        loop, current = self.opening.loop, self.view.prompt.text
+        self.view.prompt.load_text(loop[(loop.index(current) + 1) % len(loop)] if current in loop else loop[0])
+        self.action_run()
 
     def action_baseline(self) -> None:
         prompt = self._prompt_for_run()
@@ -313,20 +351,29 @@ class LiveScreen(RunScreen):
         self.measuring = True
         self._run_after_baseline = prompt if then_run else None
         text = self.engine.target.chat_prompt(prompt) if self.chat else prompt  # type: ignore[union-attr]
-        self._job("baseline", jobs.baseline, self.engine, text, n_predict, self.settings.snapshot())
+        view = None
+        if then_run:  # the run replaces the screen next: meanwhile plain decoding shows its text as it goes
+            view = self.view
+            self.keeper.begin(None)
+            view.reset()
+            view.stream.add_marker(f"first plain decoding, {n_predict} tokens, measured for the speedup")
+        self._job("baseline", jobs.baseline, self.engine, text, n_predict, self.settings.snapshot(), view)
 
     @on(BaselineMeasured)
     def _baseline_measured(self, message: BaselineMeasured) -> None:
+        self.view.drain()  # plain decoding's own text, all of it, before the run replaces it
         self.measuring = False
         self.running = False
         self.plot_data.baseline = message.tokens_per_second
         self.plot_data.version += 1
-        self.notify(f"plain decoding measured: {message.tokens_per_second:.1f} tokens/s")
+        said = f"plain decoding measured: {message.tokens_per_second:.1f} tokens/s"
+        if self._run_after_baseline is None:
+            self.notify(said)
         self.update_status()
         self.plain_output = (message.prompt, message.ids) if message.ids is not None else None
         if self._run_after_baseline is not None:
             prompt, self._run_after_baseline = self._run_after_baseline, None
-            self._run(prompt)
+            self._run(prompt, said)  # said in the stream, where the eye is (a toast would cover the plots)
         else:
             self._check_agreement()
 
@@ -342,7 +389,10 @@ class LiveScreen(RunScreen):
     def _agreement_measured(self, message: AgreementMeasured) -> None:
         self.running = False
         a = message.agreement
-        self.notify(f"output {a.describe()} (F1)", severity="information" if a.identical else "warning", timeout=8)
+        # about the text on screen: said at its end (a toast would cover the plots as the run ends), and kept
+        self.view.stream.add_marker(f"output {a.describe()} (F1)")
+        if not a.identical:
+            self.notify(f"output {a.describe()} (F1)", severity="warning", timeout=8)
 
     def action_measure_experts(self) -> None:
         """Perplexity, agreement and tokens/s for every expert count of the MoE target (a dialog measures)."""
@@ -403,7 +453,8 @@ class LiveScreen(RunScreen):
             self.keeper.stop_recording()
             self.notify("recording stopped")
         else:
-            self.keeper.start_recording(RunRecord(self.transcript, self.prompt_text, self.settings.snapshot(), self.models))
+            self.keeper.start_recording(RunRecord(self.transcript, self.prompt_text, self.settings.snapshot(), self.models,
+                                                  self.plot_data.baseline))
 
     def action_save(self) -> None:
         if path := self.keeper.save():

@@ -50,6 +50,7 @@ class ReplayScreen(RunScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self._restore_settings()
+        self.plot_data.baseline = self.header.get("baseline")  # the speedup is known only if the recording measured it
         prompt = self.view.prompt
         prompt.read_only = True
         prompt.border_title = "prompt (replay)"

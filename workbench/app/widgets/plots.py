@@ -14,6 +14,8 @@ from textual.app import ComposeResult
 from textual.containers import Grid
 from textual_plotext import PlotextPlot
 
+from ...engine.stats import Stats
+
 HISTORY = 400  # points kept per series
 
 
@@ -28,7 +30,9 @@ class PlotData:
         self.baseline: float | None = None
         self.marks: list[int] = []  # steps where settings changed
         self.time_marks: list[float] = []  # the same, in seconds since the run started
+        self.mark_labels: list[str] = []  # what changed there, as the stream marks it (K=2)
         self.version = 0  # bumped on every change: the plots redraw only when it moved
+        self.stats: Stats | None = None  # the run's, for the payoff page (widgets/payoff.py)
 
     def clear(self) -> None:
         self.__init__()  # type: ignore[misc]
@@ -55,6 +59,7 @@ class CachedPlot(PlotextPlot):
 
 
 class Plots(Grid):
+    top = 0.0  # the y axis' top of the plot _ticks last set up
     DEFAULT_CSS = """
     Plots { grid-size: 2 2; grid-gutter: 0 1; }
     PlotextPlot { min-height: 5; }
@@ -71,8 +76,7 @@ class Plots(Grid):
             self._lengths(data)
             self._positions(data)
 
-    @staticmethod
-    def _ticks(widget: CachedPlot, plt, hi: float, whole: bool = False) -> int:  # noqa: ANN001 (plotext's Plot)
+    def _ticks(self, widget: CachedPlot, plt, hi: float, whole: bool = False) -> int:  # noqa: ANN001 (plotext's Plot)
         """Round y ticks from 0 to hi (plotext's own split the range into thirds: 12.9, 19.4, 32.3), no more
         than the plot's rows hold two apart (two ticks on one row would leave plotext to pick one). Returns
         the columns left for the data, inside the frame and the y tick labels."""
@@ -80,6 +84,7 @@ class Plots(Grid):
         ticks = nice_ticks(hi, whole, most=max(2, min(5, (rows + 2) // 2)))
         labels = [tick_label(t) for t in ticks]
         plt.ylim(0, ticks[-1])
+        self.top = ticks[-1]  # the y axis' top, for labels drawn at the top of the plot
         plt.yticks(ticks, labels)
         return widget.size.width - max(map(len, labels)) - 2  # the labels, the axis and the right frame
 
@@ -104,6 +109,14 @@ class Plots(Grid):
         # half a bar's room either side
         Plots._xticks(plt, categories[0] - 0.5, categories[-1] + 0.5, columns, whole=True)
 
+    @staticmethod
+    def _changes(plt, at: list[float], labels: list[str], lo: float, hi: float, top: float) -> None:  # noqa: ANN001
+        """A vertical line where the settings changed, labelled with what changed (K=2) at its top."""
+        for x, label in zip(at, labels, strict=False):
+            if lo <= x <= hi:
+                plt.vline(x)
+                plt.text(label, x, top, alignment="left")
+
     def _prepare(self, name: str, title: str):  # noqa: ANN202 (plotext's untyped Plot)
         widget = self.query_one(f"#plot-{name}", CachedPlot)
         plt = widget.plt
@@ -120,9 +133,7 @@ class Plots(Grid):
             columns = self._ticks(widget, plt, 100)
             self._xticks(plt, x[0], x[-1], columns, whole=True)
             plt.xlabel("step")
-            for step in data.marks:
-                if x[0] <= step <= x[-1]:
-                    plt.vline(step)
+            self._changes(plt, data.marks, data.mark_labels, x[0], x[-1], 100)
         widget.changed()
 
     def _rate(self, data: PlotData) -> None:
@@ -132,10 +143,8 @@ class Plots(Grid):
             plt.plot(x, y, marker="braille")
             if data.baseline:
                 plt.hline(data.baseline)
-            for t in data.time_marks:
-                if x[0] <= t <= x[-1]:
-                    plt.vline(t)
             columns = self._ticks(widget, plt, max(max(y), data.baseline or 0) * 1.05 + 1)
+            self._changes(plt, data.time_marks, data.mark_labels, x[0], x[-1], self.top)
             self._xticks(plt, x[0], x[-1], columns)
             plt.xlabel("seconds")
         widget.changed()

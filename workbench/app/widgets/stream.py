@@ -44,12 +44,16 @@ class TokenStream(ScrollView, can_focus=True):
         self._widths: list[int] = [0]
         self._wrap_width = 0
         self._strips: dict[int, Strip] = {}  # rendered lines by index; only the last line ever changes
+        self._waiting: list[str] = []  # marks waiting for the next word boundary
 
     # --- content ----------------------------------------------------------------------------
     def add_tokens(self, events: list[TokenEvent]) -> None:
         spans: list[Span] = []
         for e in events:
             text = e.piece.translate(PRINTABLE)
+            if self._waiting and (text[:1].isspace() or not self.spans and not spans):
+                # a word ends here (or none began): the settings marks go between the words, the token's space after
+                spans += [(text[:-1], key) for text, key in self._take_waiting()]
             body = text.lstrip(" ")
             if len(body) < len(text):  # a leading space is not underlined or struck: words stay apart
                 # (a rejected token's space hides with it; "space" has no style of its own)
@@ -65,11 +69,26 @@ class TokenStream(ScrollView, can_focus=True):
                 spans.append((body, (e.source, e.fate)))
         self._append(spans)
 
-    def add_marker(self, text: str) -> None:
-        self._append([(f" \u2039{text}\u203a ", "marker")])
+    def add_marker(self, text: str, between_words: bool = False) -> None:
+        """A mark in the stream (‹K=2›, ‹stopped after 31 tokens›). `between_words`: where the next word starts,
+        not inside the one being written (a setting applies between steps, and a step may end mid-word: cl‹T=0.3›ung)."""
+        if between_words:
+            self._waiting.append(text)
+            return
+        self._append([*self._take_waiting(), _marker(text)])
+
+    def flush(self) -> None:
+        """The run ended: marks still waiting for a word boundary go at the end."""
+        if self._waiting:
+            self._append(self._take_waiting())
+
+    def _take_waiting(self) -> list[Span]:
+        waiting, self._waiting = self._waiting, []
+        return [_marker(text) for text in waiting]
 
     def clear(self) -> None:
         self.spans = []
+        self._waiting = []
         self._rewrap()
 
     def set_show_rejected(self, show: bool) -> None:
@@ -187,6 +206,10 @@ class TokenStream(ScrollView, can_focus=True):
             segments = [Segment(text, base + styles.get(key, Style())) for text, key in self._lines[index]]
             strip = self._strips[index] = Strip(segments).extend_cell_length(width, base).crop(0, width)
         return strip
+
+
+def _marker(text: str) -> Span:
+    return (f" \u2039{text}\u203a ", "marker")
 
 
 def _word_start(line: list[Span]) -> int:
