@@ -6,10 +6,10 @@ and the programs asked for are compiled there with CMake, once, then reused. Not
 server's web UI (which this llama.cpp would fetch from Hugging Face) and HTTPS (OpenSSL, BoringSSL, curl) are
 configured off, so llama-server builds offline and serves its API without the UI page.
 
-The first build costs minutes (llama-server needs the whole common library and mtmd: about TODO-MEASURE on two
-cores); a progress line shows how far it is, and the time it took is printed at the end. One build directory holds
-every target, configured once; a second program compiles only what the first did not. A lock file keeps two
-processes (a test run and a benchmark) from building into the same directory at once.
+The first build costs minutes (llama-server needs the whole common library and mtmd: 1000 s on two cores that
+other builds shared, the first time here); a progress line shows how far it is, and the time it took is printed at
+the end. One build directory holds every target, configured once; a second program compiles only what the first
+did not. A lock file keeps two processes (a test run and a benchmark) from building into the same directory at once.
 """
 
 from __future__ import annotations
