@@ -198,7 +198,7 @@ def main() -> None:
               f"{(accepted / steps + 1 if steps else 1.0):8.2f} {statistics.median(s.wall for s in runs):9.1f} "
               f"{gain:>12} {same:>9}")
     print("\noutput: the session's replies against plain decoding's (greedy batched verification may differ at a "
-          "near-tie; README 'Will the output be the same?')")
+          "near-tie; README 'What is guaranteed')")
 
 
 if __name__ == "__main__":
