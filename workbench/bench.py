@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import statistics
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -502,7 +503,6 @@ def cost_lines(results: list[Result]) -> list[str]:
 
 
 def print_table(results: list[Result], title: str) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     runs = max((len(r.rates) for r in results), default=0)
@@ -531,10 +531,18 @@ def print_table(results: list[Result], title: str) -> None:
                       "-" if plain else f"{100 * r.acceptance:.0f}%", f"{r.mean_accepted_length:.2f}",
                       f"{100 * r.draft_share:.0f}%", f"{r.draft_ms:.2f}" if r.draft_ms else "-",
                       *([f"{r.state_ms:.2f}" if r.state_ms else "-"] if state else []))
-    console = Console(highlight=False)
-    console.print(table)
+    out = console()
+    out.print(table)
     for line in agreement_lines(results):
-        console.print(line, markup=False)
+        out.print(line, markup=False)
+
+
+def console():  # noqa: ANN201 (rich's Console, imported inside)
+    """Where tables and charts go: the terminal's width, or, into a pipe or file, wide enough that no cell is cut
+    (rich would otherwise assume 80 columns there and truncate every figure to "33…")."""
+    from rich.console import Console
+
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 220)
 
 
 def write_results(results: list[Result], json_path: str | None, csv_path: str | None, meta: dict) -> None:
@@ -590,15 +598,14 @@ def bench(args: argparse.Namespace) -> int:
         name = engine.target.info.name + (f" + {engine.draft.info.name}" if engine.draft else "")
         title = f"{name}: {len(prompts)} prompts x {args.n_predict} tokens, median of {args.repeat}"
         print_table(results, title)
-        from rich.console import Console
         from rich.text import Text
 
         if warning := spread_warning(results):
-            Console(highlight=False).print(warning, style="bold yellow", markup=False)
+            console().print(warning, style="bold yellow", markup=False)
         print("\n".join(cost_lines(results)))
 
         # through rich, so that a pipe or file gets the chart without colour codes
-        Console(highlight=False).print(Text.from_ansi(
+        console().print(Text.from_ansi(
             chart([r for r in results if r.config.temperature == temps[0]], f"tokens/s against K (T={temps[0]:g})")))
         write_results(results, args.json, args.csv, {"model": str(engine.target.info.path),
                                                      "draft": str(engine.draft.info.path) if engine.draft else None,
@@ -643,13 +650,12 @@ def spread_warning(results: list[Result]) -> str | None:
 
 
 def tune_command(args: argparse.Namespace) -> int:
-    from rich.console import Console
 
     from . import presets
     from .engine.settings import Settings
     from .machine import LoadMonitor
 
-    console = Console(highlight=False)
+    out = console()
     engine = engine_from_args(args)
     try:
         drafters = [d for d in _drafters(args.drafters, engine, print) if d != "none"]
@@ -682,7 +688,7 @@ def tune_command(args: argparse.Namespace) -> int:
         print(load.line())
         for warning in (load.warning(), spread_warning([r for r in history if r.stage == "final"])):
             if warning:
-                console.print(warning, style="bold yellow", markup=False)
+                out.print(warning, style="bold yellow", markup=False)
 
         def describe(r: Result) -> str:
             c = r.config

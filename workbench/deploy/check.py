@@ -191,8 +191,9 @@ def _spread(values: list[float], fmt: str) -> str:
 
 
 def print_table(rows: list[Row], title: str) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from ..bench import console
 
     table = Table(title=title, caption="tok/s: decode rate after prompt processing (llama-server: its timings), "
                                        "median and min-max over rounds; speedup: over the same tool's plain decoding "
@@ -214,17 +215,15 @@ def print_table(rows: list[Row], title: str) -> None:
                       "-" if row.plain else _spread(row.speedups, ".2f"),
                       "-" if acc is None else f"{100 * acc:.1f}%",
                       "-" if acc is None else f"{row.drafted()}/{row.accepted()}", row.output)
-    console = Console(highlight=False)
-    if not console.is_terminal:
-        console.width = 200  # a file or a pipe gets the whole table, not one squeezed into 80 columns
-    console.print(table)
+    out = console()
+    out.print(table)
     for row in rows:
         if row.tool == LLAMA and row.notes:
-            console.print(f"{row.config}: llama-server could not run:", markup=False)
+            out.print(f"{row.config}: llama-server could not run:", markup=False)
             for note in row.notes:
-                console.print(f"  # {note}", markup=False)
+                out.print(f"  # {note}", markup=False)
         for check in row.checks:
-            console.print(f"{row.config} ({row.tool}): {check}", markup=False)
+            out.print(f"{row.config} ({row.tool}): {check}", markup=False)
 
 
 # --- the command -------------------------------------------------------------------------------------------
