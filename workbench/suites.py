@@ -176,10 +176,7 @@ def replay(path: str | Path, template: Callable[[list[dict[str, str]]], str]) ->
     """A traffic log's requests as prompts, in order: a conversation through `template` (the model's chat
     template, as the server applied it), a completion's prompt as sent."""
     prompts = RequestStream()
-    try:
-        lines = Path(path).expanduser().read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise WorkbenchError(f"{path}: cannot read ({e})") from None
+    lines = read_text(path, "traffic log", SUITE_MAX).splitlines()  # a regular file, bounded, as every suite
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -187,7 +184,9 @@ def replay(path: str | Path, template: Callable[[list[dict[str, str]]], str]) ->
             row = json.loads(line)
         except json.JSONDecodeError:
             raise WorkbenchError(f"{path}: line {number} is not JSON (a line cut short?)") from None
-        messages, prompt = row.get("messages") if isinstance(row, dict) else None, row.get("prompt")
+        if not isinstance(row, dict):
+            row = {}  # a line that is not an object holds no request: refused below with its number
+        messages, prompt = row.get("messages"), row.get("prompt")
         if isinstance(messages, list) and messages and all(
                 isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
                 for m in messages):
