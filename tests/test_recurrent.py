@@ -114,7 +114,7 @@ def test_adaptive_k_says_when_restoring_the_state_costs_more_than_drafting_wins(
     session.settings.update(drafter="lookup", adaptive="auto")
     notices = [e.message for e in session.run(120) if isinstance(e, NoticeEvent)]
     recurrent_engine.k_policies.clear()
-    said = [n for n in notices if "adaptive K stopped drafting" in n]
+    said = [n for n in notices if "adaptive K, drafting does not pay" in n]
     assert len(said) == 1 and "ms" in said[0]
 
 

@@ -104,6 +104,15 @@ class AdaptiveK:
         expected = 1.0 + np.concatenate(([0.0], np.cumsum(np.cumprod(self.acceptance(k_max)))))
         return expected / self.costs(k_max)
 
+    def relative_cost(self) -> tuple[int, float] | None:
+        """The drafted length measured most often and what a step of it costs in plain steps (None until a plain
+        and a drafted step are both measured): the figure behind a decision to stop drafting."""
+        drafted = [k for k in self.cost if k > 0]
+        if not drafted or not self.cost.get(0):
+            return None
+        n = max(drafted, key=lambda k: self._cost_samples[k])
+        return n, self.cost[n] / self.cost[0]
+
     def choose(self, k_max: int) -> int:
         self.steps += 1
         k_max = min(k_max, len(self.accept))

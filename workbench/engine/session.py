@@ -35,7 +35,7 @@ from .events import (
     StepEvent,
     TokenEvent,
 )
-from .gate import DraftGate, StepCosts
+from .gate import PAUSED, DraftGate, StepCosts
 from .gguf_info import ModelInfo, inspect
 from .models import (
     LoadOptions,
@@ -54,6 +54,7 @@ from .transcript import Transcript
 from .verify import greedy_verify, speculative_verify
 
 STATE_NOTICE_STEPS = 24  # plain steps in a row chosen by adaptive K before it says drafting does not pay
+# (a run of plain steps that long is a decision, not an exploration gap: adaptive K explores every 12-48 steps)
 KPolicies = dict[tuple[str, str], "AdaptiveK | HeuristicK"]  # (adaptive mode, drafter) -> what it learnt
 
 
@@ -279,11 +280,13 @@ class Session:
         self._rng = np.random.default_rng(settings.snapshot().seed)
         self._finished = False
         self.gate = DraftGate(engine.step_costs)  # what each drafter's verdicts allow it to draft (engine/gate.py)
-        # a recurrent target's state costs per drafted step (seconds keeping it, seconds of the step), and how
-        # many steps in a row adaptive K chose plain decoding: to say when drafting cannot pay (_state_notice)
+        # a recurrent target's state costs per drafted step (seconds keeping it, seconds of the step), how many
+        # steps in a row adaptive K chose plain decoding, and this request's drafted and accepted tokens: to say
+        # once why adaptive K stopped drafting (_adaptive_notice)
         self._state_costs: deque[tuple[float, float]] = deque(maxlen=64)
         self._plain_choices = 0
-        self._said_state = False
+        self._said_plain = False
+        self._drafted = self._accepted = 0
 
     @property
     def output(self) -> list[int]:
@@ -473,8 +476,9 @@ class Session:
                 gate.verdict(proposal.source.value, len(draft), n_acc, step.k_max, cost)
         elif gate is not None:
             gate.plain_step(cost)
-        if target.rollback is not None:  # a recurrent target: is its state worth keeping?
-            yield from self._state_notice(step.policy, step.k, state_seconds, cost)
+        self._drafted += len(draft)
+        self._accepted += n_acc
+        yield from self._adaptive_notice(step, state_seconds, cost)
         yield from self._token_events(proposal, n_acc, step.next, len(new))
         yield StepEvent(self.step, proposal.source if draft else Source.TARGET, step.k_asked, len(draft), n_acc,
                         len(new), step.drafted - step.started, step.verified - step.drafted,
@@ -497,20 +501,32 @@ class Session:
             self.engine.no_speculation = f"{e}: speculation is off and it generates plainly"
             return NoticeEvent(self.engine.no_speculation)
 
-    def _state_notice(self, policy: AdaptiveK | HeuristicK | None, k: int, state_seconds: float,
-                      cost: float) -> Iterator[NoticeEvent]:
-        """Say once when adaptive K finds that drafting does not pay on a recurrent target (restoring its state
-        costs more than the accepted tokens win): many steps in a row chose plain decoding."""
+    def _adaptive_notice(self, step: _Step, state_seconds: float, cost: float) -> Iterator[NoticeEvent]:
+        """Say once a request when adaptive K stops drafting (many steps in a row chose plain decoding), with the
+        figures it decided on: a drafter that goes quiet with no word reads as a broken one. On a recurrent target
+        the reason is usually the state's keeping and restoring; elsewhere, acceptance against what a verify costs."""
         if state_seconds:
             self._state_costs.append((state_seconds, cost))
-        self._plain_choices = self._plain_choices + 1 if isinstance(policy, AdaptiveK) and k == 0 else 0
-        if self._plain_choices == STATE_NOTICE_STEPS and self._state_costs and not self._said_state:
-            self._said_state = True
+        policy = step.policy
+        self._plain_choices = self._plain_choices + 1 if isinstance(policy, AdaptiveK) and step.k == 0 else 0
+        if self._plain_choices != STATE_NOTICE_STEPS or self._said_plain or not isinstance(policy, AdaptiveK):
+            return
+        self._said_plain = True
+        if self._state_costs:
             state = sum(c[0] for c in self._state_costs) / len(self._state_costs)
-            step = sum(c[1] for c in self._state_costs) / len(self._state_costs)
-            yield NoticeEvent(f"adaptive K stopped drafting: on this recurrent target, keeping and restoring the state "
-                              f"costs {1000 * state:.1f} ms of a {1000 * step:.1f} ms drafted step, more than drafting "
-                              "wins here (set K by hand to force it)")
+            seconds = sum(c[1] for c in self._state_costs) / len(self._state_costs)
+            yield NoticeEvent(f"{PAUSED} (adaptive K, drafting does not pay): on this recurrent target, keeping and "
+                              f"restoring the state costs {1000 * state:.1f} ms of a {1000 * seconds:.1f} ms drafted "
+                              "step, more than drafting wins here (set K by hand to force it)")
+            return
+        text = f"{PAUSED} (adaptive K, drafting does not pay): " + (
+            f"{self._accepted} of {self._drafted} drafted tokens accepted" if self._drafted else
+            f"an estimated {100 * policy.acceptance(1)[0]:.0f}% of first drafted tokens accepted (from earlier requests)")
+        measured = policy.relative_cost()
+        if measured:
+            n, steps = measured
+            text += f"; a step drafting {n} tokens (a {n + 1}-token verify) costs {steps:.1f} plain steps here"
+        yield NoticeEvent(text + " (set K by hand to force it)")
 
     def _policy(self, s: Settings, drafter: DrafterName) -> AdaptiveK | HeuristicK | None:
         """The K policy the settings ask for. It lives in the engine, per drafter, so what it learnt about
