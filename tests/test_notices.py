@@ -3,14 +3,21 @@ line, the transcript's notices and the headless summary; and a draft model loade
 
 from __future__ import annotations
 
+import re
+
+import pytest
+
+from drafter_cases import PROMPTS
 from test_app import make_app, notices, run, settle, until
 
 from workbench.app.app import WorkbenchApp
 from workbench.app.screens.live import LiveScreen
 from workbench.app.widgets.models import ModelsPanel
 from workbench.app.widgets.stream import TokenStream
+from workbench.engine.adaptive import SEED_KS, AdaptiveK
 from workbench.engine.events import DoneEvent, NoticeEvent, Source, StepEvent
 from workbench.engine.gate import PAUSED, DraftGate
+from workbench.engine.session import STATE_NOTICE_STEPS
 from workbench.engine.settings import Settings
 from workbench.engine.transcript import Transcript
 from workbench.headless import summary
@@ -54,6 +61,31 @@ def test_a_refused_one_token_draft_again_and_again_is_said():
             gate.verdict("lookup", 1, 0, 1)
     told = gate.take_notices()
     assert len(told) == 1 and told[0].startswith(f"{PAUSED} (lookup, its one-token drafts keep being refused): 0 of 3 ")
+
+
+def test_adaptive_k_says_once_why_it_stopped_drafting(engine):
+    """A policy that has measured a drafted step at 100 plain steps with nothing accepted chooses plain decoding
+    from then on: after STATE_NOTICE_STEPS such steps the session says why, once, with the figures."""
+    policy = AdaptiveK()
+    for _ in range(len(SEED_KS)):  # past its seed steps, with nothing to explore for a long while
+        policy.choose(8)
+    for _ in range(8):
+        policy.observe(0, 0, 0.010)
+        policy.observe(4, 0, 1.0)  # far dearer than any plain step here, however busy the machine
+    policy._next_explore = 10**6
+    engine.k_policies.clear()
+    engine.k_policies[("auto", "lookup")] = policy
+    try:
+        session = engine.session(PROMPTS[0])
+        session.settings.update(drafter="lookup", adaptive="auto", draft_gate="off")
+        events = list(session.run(2 * STATE_NOTICE_STEPS + 8))
+        told = [e.message for e in events if isinstance(e, NoticeEvent)]
+    finally:
+        engine.k_policies.clear()
+    assert len(told) == 1, [(e.k, e.drafted) for e in events if isinstance(e, StepEvent)] + [events[-1], policy.cost]  # the cost figure is the measured one: the real plain steps join the 10 ms ones
+    assert re.fullmatch(rf"{PAUSED} \(adaptive K, drafting does not pay\): an estimated 7% of first drafted tokens "
+                        r"accepted \(from earlier requests\); a step drafting 4 tokens \(a 5-token verify\) costs "
+                        r"\d+\.\d plain steps here \(set K by hand to force it\)", told[0]), told[0]
 
 
 def test_the_headless_summary_repeats_why_drafting_paused():
@@ -110,3 +142,30 @@ async def test_a_setting_is_marked_between_words_and_labelled_in_the_plots():
         await pilot.pause()
         assert app.query_one(TokenStream).text.replace("\n", "") == "He clung. \u2039T=0.3\u203a Then"
         assert view.plot_data.marks == [2] and view.plot_data.mark_labels == ["T=0.3"]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (160, 45)])
+async def test_notifications_stand_off_the_plots_and_the_stream(size):
+    """Toasts over the sidebar when it shows, over the prompt when it does not (below 100 columns at start, or
+    after ctrl+b): never over the plots, and within the prompt's rows while they are few."""
+    from textual.widgets._toast import Toast
+
+    app = WorkbenchApp(LiveScreen(Settings(drafter="draft"), prompt="p"))
+    async with app.run_test(size=size, notifications=True) as pilot:
+        await pilot.pause()
+        for sidebar in (True, False):
+            if app.main.query_one("#sidebar").display != sidebar:
+                await pilot.press("ctrl+b")
+            app.main.notify("a draft model is loaded: the drafter is now draft", timeout=30)
+            await pilot.pause(0.3)
+            plots, stream = app.main.query_one("#plots").region, app.main.query_one(TokenStream).region
+            toasts = [t.region for t in app.screen.query(Toast)]
+            assert toasts
+            for toast in toasts:
+                assert not toast.overlaps(plots), (size, sidebar, toast, plots)
+                if sidebar:
+                    assert toast.right <= app.main.query_one("#sidebar").region.right
+                else:
+                    assert not toast.overlaps(stream), (size, sidebar, toast, stream)
+            app.clear_notifications()
+            await pilot.pause()

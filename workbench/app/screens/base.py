@@ -60,8 +60,7 @@ class RunScreen(Screen[None]):
         if not self._sized:  # the first size known: below SIDEBAR_FROM columns the run gets the whole width
             self._sized = True
             if event.size.width < SIDEBAR_FROM:
-                self.query_one("#sidebar").display = False
-                self.query_one("#prompt").border_subtitle = "ctrl+b sidebar"
+                self._show_sidebar(False)
         footer = self.query_one(Footer)
         narrow = event.size.width < WIDE_FOOTER
         if footer.compact != narrow:
@@ -144,9 +143,13 @@ class RunScreen(Screen[None]):
         self.view.cycle_plots()
 
     def action_toggle_sidebar(self) -> None:
-        sidebar = self.query_one("#sidebar")
-        sidebar.display = not sidebar.display
-        self.view.prompt.border_subtitle = "" if sidebar.display else "ctrl+b sidebar"
+        self._show_sidebar(not self.query_one("#sidebar").display)
+
+    def _show_sidebar(self, shown: bool) -> None:
+        """The sidebar on or off; off, the notifications move from over it to over the prompt (workbench.tcss)."""
+        self.query_one("#sidebar").display = shown
+        self.set_class(not shown, "-no-sidebar")
+        self.query_one("#prompt").border_subtitle = "" if shown else "ctrl+b sidebar"
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())
