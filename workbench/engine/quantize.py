@@ -15,13 +15,14 @@ FTYPES = {"F32": 0, "F16": 1, "Q4_0": 2, "Q4_1": 3, "Q8_0": 7, "Q5_0": 8, "Q5_1"
 
 def derive(source: str | Path, dest: str | Path, ftype: str, threads: int = 0) -> Path:
     """Write `source` requantised to `ftype` at `dest` (skipped when dest is already there)."""
-    import llama_cpp
-
-    src, out = check_file(source), Path(dest)
+    out = Path(dest)
     if ftype not in FTYPES:
         raise WorkbenchError(f"unknown quantisation {ftype!r}: choose one of {', '.join(FTYPES)}")
     if out.is_file() and out.stat().st_size > 0:
-        return out
+        return out  # checked when it is loaded; the source's header walk is only needed to derive it
+    import llama_cpp
+
+    src = check_file(source)
     out.parent.mkdir(parents=True, exist_ok=True)
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = FTYPES[ftype]
