@@ -23,11 +23,11 @@ not replayed (n-gram drafters only). Used to choose the gate's loss budget (engi
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import sys
 import time
-import types
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,8 +36,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import workbench.engine.clock as engine_clock  # noqa: E402
 import workbench.engine.gate as gate  # noqa: E402
-import workbench.engine.session as session  # noqa: E402
 from workbench import defaults, suites  # noqa: E402
 from workbench.engine.models import LoadOptions, Model  # noqa: E402
 from workbench.engine.session import Engine  # noqa: E402
@@ -108,6 +108,8 @@ def replay(engine: Engine, oracle: OracleTarget, clock: Clock, plain_step: float
     """Modelled speedup over plain decoding of one configuration on (prompt, plain output) pairs."""
     tokens, cost = 0, 0.0
     for prompt, output in answers:
+        if not output:
+            continue  # plain decoding ended at once: nothing to draft for
         engine.forget()
         # past the output: its end-of-generation token (or the output's last token, for an answer cut at n)
         oracle.sequence = prompt + output + [int(engine.target.llm.token_eos()) if len(output) < n else output[-1]]
@@ -118,7 +120,7 @@ def replay(engine: Engine, oracle: OracleTarget, clock: Clock, plain_step: float
             raise SystemExit(f"the replay left plain decoding's output with {settings}: a bug")
         tokens += t.stats.n_emitted
         cost += clock.now - start
-    return tokens * plain_step / cost
+    return tokens * plain_step / cost if cost else math.nan  # nan: plain decoding ended at once (raw forms do)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-t", "--threads", type=int, default=2)
     ap.add_argument("--gate", action="append", default=[], metavar="NAME=VALUE",
                     help="set a constant of engine/gate.py for this run (repeatable)")
+    ap.add_argument("--answers", metavar="FILE.json", help="keep plain decoding's outputs in FILE and reuse them "
+                                                            "(the replay's slow part, the same for every policy)")
     ap.add_argument("--costs", metavar="C2,C3,...",
                     help="verify costs of 2, 3, ... tokens in plain steps, instead of measuring them (they move 10-20%% "
                          "between runs here: give two policies' replays the same table to compare them across runs)")
@@ -165,17 +169,26 @@ def main(argv: list[str] | None = None) -> int:
     # a column per category and form (the form named when there are two)
     categories = [f"{c}{'/' + f if len(forms) > 1 else ''}" for c in args.categories.split(",") for f in forms]
     answers: dict[str, list[tuple[list[int], list[int]]]] = {}
+    saved = Path(args.answers) if args.answers else None
+    known = json.loads(saved.read_text()) if saved and saved.exists() else {}
     for column in categories:
+        key = f"{args.model} {column} {args.prompts} {args.n}"
+        if key in known:
+            answers[column] = [(p, o) for p, o in known[key]]
+            continue
         category, _, form = column.partition("/")
         answers[column] = []
         for question in suites.load(f"spec-bench:{category}:{args.prompts}"):
             prompt = engine.tokens(real.chat_prompt(question) if (form or forms[0]) == "chat" else question)
             engine.forget()
             answers[column].append((prompt, engine.generate(prompt, args.n, drafter="none").emitted_ids))
+        known[key] = answers[column]
+    if saved:
+        saved.write_text(json.dumps(known))
 
     clock = Clock()
     oracle = OracleTarget(real, clock, costs)
-    session.time = types.SimpleNamespace(perf_counter=clock.perf_counter)  # type: ignore[assignment]
+    engine_clock.now = clock.perf_counter  # the engine reads its clock through engine/clock.py
     engine.target = oracle  # type: ignore[assignment]
     print(f"modelled speedup over plain decoding, K={args.k}, {args.prompts} prompts x {args.n} tokens per category")
     width = max(6, *(len(c) for c in categories)) if len(forms) > 1 else 6
@@ -184,8 +197,10 @@ def main(argv: list[str] | None = None) -> int:
         drafter, _, gate_mode = item.partition(":")  # ngram-cache:off: the gate off, drafting as llama.cpp does
         settings = {"drafter": drafter, "draft_max": args.k, **({"draft_gate": gate_mode} if gate_mode else {})}
         row = [replay(engine, oracle, clock, costs[0], answers[c], settings, args.n) for c in categories]
-        geomean = math.exp(sum(map(math.log, row)) / len(row))
-        print(f"{item:18s} {geomean:7.3f} {min(row):6.3f}  " + " ".join(f"{x:{width}.2f}" for x in row), flush=True)
+        known = [x for x in row if not math.isnan(x)]  # a cell whose every answer is empty has no speedup
+        geomean = math.exp(sum(map(math.log, known)) / len(known)) if known else math.nan
+        cells = " ".join(f"{'-':>{width}s}" if math.isnan(x) else f"{x:{width}.2f}" for x in row)
+        print(f"{item:18s} {geomean:7.3f} {min(known, default=math.nan):6.3f}  " + cells, flush=True)
     return 0
 
 
