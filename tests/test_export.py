@@ -395,3 +395,14 @@ async def test_the_live_screen_shows_and_copies_the_command(tiny_target, tiny_dr
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, ExportScreen)
+
+
+def test_exporting_ngram_cache_to_llama_server_says_it_drafts_otherwise_there():
+    """llama-server's ngram-cache is fed differently from llama-lookup's (measured: far fewer drafts accepted);
+    the export says so where it matters, for llama-server, and points at deploy-check."""
+    s = Settings(drafter="ngram-cache", draft_max=8, draft_gate="off")
+    server = llama_command(s, "t.gguf", to="llama-server")
+    assert "--spec-type ngram-cache" in server
+    assert any(line.startswith("# ngram-cache in llama-server") and "deploy-check" in line
+               for line in server.splitlines())
+    assert "ngram-cache in llama-server" not in llama_command(s, "t.gguf", to="llama-cli")

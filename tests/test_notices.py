@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from drafter_cases import PROMPTS
 from test_app import make_app, notices, run, settle, until
 
@@ -82,7 +81,8 @@ def test_adaptive_k_says_once_why_it_stopped_drafting(engine):
         told = [e.message for e in events if isinstance(e, NoticeEvent)]
     finally:
         engine.k_policies.clear()
-    assert len(told) == 1, [(e.k, e.drafted) for e in events if isinstance(e, StepEvent)] + [events[-1], policy.cost]  # the cost figure is the measured one: the real plain steps join the 10 ms ones
+    steps = [(e.k, e.drafted) for e in events if isinstance(e, StepEvent)]
+    assert len(told) == 1, (steps, policy.cost)  # the cost figure is the measured one: real plain steps join the 10 ms
     assert re.fullmatch(rf"{PAUSED} \(adaptive K, drafting does not pay\): an estimated 7% of first drafted tokens "
                         r"accepted \(from earlier requests\); a step drafting 4 tokens \(a 5-token verify\) costs "
                         r"\d+\.\d plain steps here \(set K by hand to force it\)", told[0]), told[0]

@@ -721,6 +721,8 @@ def tune_command(args: argparse.Namespace) -> int:
         if llama is not None and llama is not winner:
             export_name = f"{name}-llama"
             print(f"best llama.cpp can run: {describe(llama)}")
+            if llama.speedup < 1.0:
+                print("  slower than plain decoding here: llama-server without speculative flags serves faster")
             print(save(export_name, llama, "the fastest llama.cpp runs"))
         print("next:")
         print(f"  workbench --preset {name}            see it run, with the colours and the plots")
