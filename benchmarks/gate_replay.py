@@ -39,9 +39,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import workbench.engine.clock as engine_clock  # noqa: E402
 import workbench.engine.gate as gate  # noqa: E402
 from workbench import defaults, suites  # noqa: E402
+from workbench.engine import userfiles  # noqa: E402
+from workbench.engine.errors import WorkbenchError  # noqa: E402
 from workbench.engine.models import LoadOptions, Model  # noqa: E402
 from workbench.engine.session import Engine  # noqa: E402
 
+ANSWERS_LIMIT = 64 << 20  # bytes of --answers read at most (13 categories x 2 forms x 2 answers take ~1 MB)
 CATEGORIES = ("coding", "extraction", "humanities", "math", "math_reasoning", "qa", "rag", "reasoning", "roleplay",
               "stem", "summarization", "translation", "writing")
 
@@ -170,7 +173,12 @@ def main(argv: list[str] | None = None) -> int:
     categories = [f"{c}{'/' + f if len(forms) > 1 else ''}" for c in args.categories.split(",") for f in forms]
     answers: dict[str, list[tuple[list[int], list[int]]]] = {}
     saved = Path(args.answers) if args.answers else None
-    known = json.loads(saved.read_text()) if saved and saved.exists() else {}
+    try:
+        known = json.loads(userfiles.read_text(saved, "--answers", ANSWERS_LIMIT)) if saved and saved.exists() else {}
+    except (WorkbenchError, json.JSONDecodeError) as e:
+        raise SystemExit(f"--answers {saved}: cannot read it ({e}); remove it to decode the answers again") from None
+    if not isinstance(known, dict):
+        raise SystemExit(f"--answers {saved}: not a file this replay wrote; remove it to decode the answers again")
     for column in categories:
         key = f"{args.model} {column} {args.prompts} {args.n}"
         if key in known:
@@ -184,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             answers[column].append((prompt, engine.generate(prompt, args.n, drafter="none").emitted_ids))
         known[key] = answers[column]
     if saved:
-        saved.write_text(json.dumps(known))
+        userfiles.write_atomic(saved, json.dumps(known), "--answers")
 
     clock = Clock()
     oracle = OracleTarget(real, clock, costs)

@@ -145,9 +145,9 @@ def llama_command(settings: Settings, target: str | Path, draft: str | Path | No
                          f"flag); the workbench drafts up to K={s.draft_max}")
         if to == "llama-server":
             notes.append("ngram-cache in llama-server counts its output's n-grams only within each step's new tokens "
-                         "(common/speculative.cpp), unlike llama-lookup and the workbench: on the same Spec-Bench "
-                         "requests it accepted 0-16% of its drafts where they accept 20-81% (docs/measurements.md); "
-                         "check it with workbench deploy-check, and try ngram-mod or ngram-map-k")
+                         "(common/speculative.cpp), unlike llama-lookup and the workbench, and has accepted far fewer "
+                         "of its drafts on the same requests (docs/measurements.md): check it with workbench "
+                         "deploy-check, and try ngram-mod or ngram-map-k")
         _caches(to, lookup_cache_static, lookup_cache_dynamic, add, notes)
     if s.verify == "sequential" and types:
         notes.append("verification sequential (one target pass per drafted token, exactly plain decoding's "

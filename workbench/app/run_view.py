@@ -251,7 +251,6 @@ class RunView(Vertical):
         self._page = pages[(pages.index(self._page) + 1) % len(pages)] if self._page in pages else pages[0]
         self.plots.display = self._page.startswith("plots")
         self.payoff.display = self._page.startswith("payoff")
-        self.screen.set_class(self._page == "none", "-no-plots")  # where the notifications stand (workbench.tcss)
         self.plots.set_class(self._page == "plots-2", "-page2")
         self.payoff.set_class(self._page == "payoff-2", "-page2")
         self._plotted = -1

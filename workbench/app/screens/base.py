@@ -141,6 +141,7 @@ class RunScreen(Screen[None]):
 
     def action_cycle_plots(self) -> None:
         self.view.cycle_plots()
+        self.set_class(self.view.plot_page == "none", "-no-plots")  # where the notifications stand (workbench.tcss)
 
     def action_toggle_sidebar(self) -> None:
         self._show_sidebar(not self.query_one("#sidebar").display)
